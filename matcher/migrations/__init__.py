@@ -1,0 +1,1 @@
+"""Alembic migrations of the store; run through ``matcher.store`` (no alembic.ini needed)."""

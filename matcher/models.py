@@ -1,0 +1,269 @@
+"""Canonical store tables (SQLModel families: ``XBase`` -> ``X(table=True)`` -> ``XPublic``).
+
+Every source item that has text and can be tagged -- a UPR recommendation, a Cooperation Framework
+item, a donor activity -- is addressed by the pair ``(item_type, item_id)``.  Tags (declared SDG
+targets, themes, sectors, markers), countries with shares and money facts hang off that pair, so
+the classifier (#4) and the linker (#5) treat all three kinds alike.
+
+The schema is created and upgraded by Alembic migrations in ``matcher/migrations``; a test checks
+that these models and the migrated database never diverge.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Optional
+
+from sqlalchemy import JSON, Column, Index, Numeric
+from sqlmodel import Field, SQLModel
+
+
+class ItemType(StrEnum):
+    recommendation = "recommendation"
+    cf_item = "cf_item"
+    activity = "activity"
+
+
+class Response(StrEnum):
+    accepted = "accepted"
+    noted = "noted"
+    partially_accepted = "partially_accepted"
+    pending = "pending"
+    voluntary_pledge = "voluntary_pledge"
+
+
+def _json(**kw: Any) -> Any:
+    return Field(default=None, sa_column=Column(JSON, **kw))
+
+
+# --------------------------------------------------------------------------- import batches
+class ImportBatchBase(SQLModel):
+    source_type: str = Field(index=True, description="Reader that produced the batch, e.g. 'uprinfo'.")
+    file_name: str
+    sha256: str = Field(index=True)
+    started_at: datetime
+    finished_at: Optional[datetime] = None
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+
+
+class ImportBatch(ImportBatchBase, table=True):
+    __tablename__ = "import_batch"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    problems: Optional[list] = _json()
+    problems_total: int = 0
+
+
+class ImportBatchPublic(ImportBatchBase):
+    id: int
+    problems: list = []
+    problems_total: int = 0
+
+
+# --------------------------------------------------------------------------- recommendations
+class RecommendationBase(SQLModel):
+    state_under_review: Optional[str] = Field(
+        default=None, max_length=3, index=True, description="ISO 3166-1 alpha-3; null when unresolved."
+    )
+    state_under_review_name: str = Field(description="The state's name as written in the source.")
+    cycle: Optional[int] = Field(default=None, index=True)
+    session: Optional[int] = Field(default=None, index=True)
+    document_symbol: Optional[str] = None
+    paragraph: Optional[str] = None
+    text: str = Field(description="Recommendation text: paragraph number and trailing '(State)' stripped.")
+    text_original: str
+    response: str = Field(index=True, description="accepted | noted | partially_accepted | pending | voluntary_pledge")
+    response_raw: Optional[str] = None
+    action_category: Optional[int] = Field(default=None, index=True, ge=1, le=5)
+    action_category_origin: Optional[str] = Field(default=None, description="'source' or 'derived' (leading verb).")
+    source_type: str = Field(index=True)
+    source_file: str
+    source_sha256: str
+    source_row: Optional[str] = Field(default=None, description="Row number or table/row/paragraph in the file.")
+
+
+class Recommendation(RecommendationBase, table=True):
+    __tablename__ = "recommendation"
+    id: str = Field(primary_key=True, max_length=64)
+    source_key: Optional[str] = Field(default=None, description="The source's own stable id, where it has one.")
+    content_hash: str = Field(max_length=64, description="Hash of every stored field; detects unchanged rows.")
+    batch_id: Optional[int] = Field(default=None, foreign_key="import_batch.id", index=True)
+    updated_at: datetime
+
+
+class RecommendationPublic(RecommendationBase):
+    id: str
+    recommending_states: list[dict] = []
+    themes: list[dict] = []
+    sdgs: list[dict] = []
+    affected_persons: list[str] = []
+
+
+class RecommendingState(SQLModel, table=True):
+    """One recommending state of a recommendation (several for joint recommendations)."""
+
+    __tablename__ = "recommending_state"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    recommendation_id: str = Field(foreign_key="recommendation.id", index=True, max_length=64)
+    position: int = 0
+    iso3: Optional[str] = Field(default=None, max_length=3, index=True)
+    name: str = Field(description="Name as written in the source.")
+
+
+# --------------------------------------------------------------------------- tags and countries
+class ItemTag(SQLModel, table=True):
+    """A label attached to any item: declared SDG goal/target, theme, sector, marker, affected persons.
+
+    ``vocabulary`` says which list the code belongs to (``sdg_goal``, ``sdg_target``, ``uprinfo``,
+    ``uhri``, ``affected_persons``, ``dac5``, ``policy_marker`` ...); ``origin`` says who put it there
+    (``declared`` by the source; predictions of #4 live in their own table and never overwrite these);
+    ``route`` records how the source expressed it (e.g. IATI ``tag-vocab-2``, ``sector-vocab-7``).
+    """
+
+    __tablename__ = "item_tag"
+    __table_args__ = (
+        Index("ix_item_tag_item", "item_type", "item_id"),
+        Index("ix_item_tag_code", "vocabulary", "code"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    item_type: str = Field(max_length=20)
+    item_id: str = Field(max_length=200)
+    vocabulary: str = Field(max_length=40)
+    code: str = Field(max_length=200)
+    label: Optional[str] = None
+    origin: str = Field(default="declared", max_length=20)
+    route: Optional[str] = Field(default=None, max_length=60)
+    share_pct: Optional[float] = Field(default=None, description="Percentage of the item (IATI sectors), 0-100.")
+    extra: Optional[dict] = _json()
+
+
+class ItemCountry(SQLModel, table=True):
+    """A country an item concerns, with its share; multi-country groups keep their name."""
+
+    __tablename__ = "item_country"
+    __table_args__ = (Index("ix_item_country_item", "item_type", "item_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    item_type: str = Field(max_length=20)
+    item_id: str = Field(max_length=200)
+    iso3: Optional[str] = Field(default=None, max_length=3, index=True)
+    name: Optional[str] = Field(default=None, description="Name as written in the source.")
+    group_name: Optional[str] = Field(default=None, description="Multi-country office or region this came from.")
+    share_pct: Optional[float] = Field(default=None, description="Percentage of the item for this country, 0-100.")
+
+
+# --------------------------------------------------------------------------- Cooperation Framework
+class CFItemBase(SQLModel):
+    level: str = Field(index=True, description="plan | strategic_priority | outcome | output | sub_output")
+    code: Optional[str] = Field(default=None, index=True)
+    title: str
+    description: Optional[str] = None
+    parent_id: Optional[str] = Field(default=None, index=True, max_length=200)
+    plan_name: Optional[str] = None
+    country: Optional[str] = Field(default=None, max_length=3, index=True, description="ISO3 of a single-country plan.")
+    country_group: Optional[str] = Field(default=None, description="Multi-country office name, e.g. 'the Caribbean'.")
+    status: Optional[str] = None
+    start_date: Optional[date] = None
+    end_date: Optional[date] = None
+    source_type: str
+    source_file: str
+    source_sha256: str
+    source_row: Optional[str] = None
+
+
+class CFItem(CFItemBase, table=True):
+    __tablename__ = "cf_item"
+    id: str = Field(primary_key=True, max_length=200)
+    agencies: Optional[list] = _json()
+    partners_contributing: Optional[list] = _json()
+    partners_implementing: Optional[list] = _json()
+    markers: Optional[list] = _json()
+    lnob_groups: Optional[list] = _json()
+    extra: Optional[dict] = _json()
+    content_hash: str = Field(max_length=64)
+    batch_id: Optional[int] = Field(default=None, foreign_key="import_batch.id", index=True)
+    updated_at: datetime
+
+
+class CFItemPublic(CFItemBase):
+    id: str
+    agencies: list = []
+    markers: list = []
+    lnob_groups: list = []
+
+
+# --------------------------------------------------------------------------- donor activities
+class ActivityBase(SQLModel):
+    iati_identifier: str = Field(index=True)
+    reporting_org_ref: Optional[str] = Field(default=None, index=True)
+    reporting_org_name: Optional[str] = None
+    title: str = Field(description="Title in English where given, else the first language.")
+    description: Optional[str] = None
+    status: Optional[str] = None
+    start_date: Optional[date] = None
+    end_date: Optional[date] = None
+    default_currency: Optional[str] = Field(default=None, max_length=3)
+    hierarchy: Optional[int] = None
+    parent_id: Optional[str] = Field(default=None, index=True, max_length=200)
+    is_child: bool = Field(default=False, description="Child of a parent in the same data: never counted twice.")
+    source_type: str
+    source_file: str
+    source_sha256: str
+    source_row: Optional[str] = None
+
+
+class Activity(ActivityBase, table=True):
+    __tablename__ = "activity"
+    id: str = Field(primary_key=True, max_length=200)
+    titles: Optional[list] = _json()
+    descriptions: Optional[list] = _json()
+    participating_orgs: Optional[list] = _json()
+    related_activities: Optional[list] = _json()
+    recipient_regions: Optional[list] = _json()
+    dates: Optional[list] = _json()
+    extra: Optional[dict] = _json()
+    content_hash: str = Field(max_length=64)
+    batch_id: Optional[int] = Field(default=None, foreign_key="import_batch.id", index=True)
+    updated_at: datetime
+
+
+class ActivityPublic(ActivityBase):
+    id: str
+    titles: list = []
+    participating_orgs: list = []
+
+
+# --------------------------------------------------------------------------- money
+class MoneyFact(SQLModel, table=True):
+    """One amount of money as reported, with its USD conversion (or the reason there is none).
+
+    ``amount`` is in ``currency`` exactly as reported (negative corrections kept and flagged).
+    ``counted`` is false for facts that must not be summed as spending (IATI incoming funds,
+    an original budget superseded by a revised one for the same period).
+    """
+
+    __tablename__ = "money_fact"
+    __table_args__ = (Index("ix_money_item", "item_type", "item_id"), Index("ix_money_kind", "source_type", "kind"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    item_type: str = Field(max_length=20)
+    item_id: str = Field(max_length=200)
+    source_type: str = Field(max_length=40)
+    kind: str = Field(max_length=40, description="required|available|expenditure|budget|planned_disbursement|"
+                      "commitment|disbursement|incoming_funds")
+    year: Optional[int] = Field(default=None, index=True)
+    period_start: Optional[date] = None
+    period_end: Optional[date] = None
+    amount: Decimal = Field(sa_column=Column(Numeric(24, 4), nullable=False))
+    currency: Optional[str] = Field(default=None, max_length=3)
+    value_date: Optional[date] = None
+    amount_usd: Optional[Decimal] = Field(default=None, sa_column=Column(Numeric(24, 4)))
+    usd_rate: Optional[float] = None
+    no_usd_reason: Optional[str] = None
+    is_negative: bool = False
+    counted: bool = True
+    extra: Optional[dict] = _json()
+    batch_id: Optional[int] = Field(default=None, foreign_key="import_batch.id", index=True)
+

@@ -1,0 +1,113 @@
+"""Read-side queries shared by the CLI and the API: store statistics and recommendation lists."""
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from typing import Optional
+
+from sqlalchemy import func, or_, select
+from sqlmodel import Session
+
+from .countries import to_iso3
+from .models import Activity, CFItem, ItemTag, MoneyFact, Recommendation, RecommendingState
+
+
+def stats(session: Session) -> dict:
+    """Counts of everything in the store (the ``upr-align stats --json`` shape).
+
+    ``money`` sums amounts per (source_type, kind, currency) in the original currency; facts that
+    must not be summed as spending (``counted`` false) are left out.
+    """
+    total = session.execute(select(func.count()).select_from(Recommendation)).one()[0]
+    by_response = dict(session.execute(select(Recommendation.response, func.count()).group_by(Recommendation.response)).all())
+    by_state_rows = session.execute(
+        select(Recommendation.state_under_review, func.count()).group_by(Recommendation.state_under_review)
+    ).all()
+    by_state = {(k or "unresolved"): v for k, v in sorted(by_state_rows, key=lambda kv: kv[0] or "~")}
+    money_rows = session.execute(
+        select(MoneyFact.source_type, MoneyFact.kind, MoneyFact.currency, func.sum(MoneyFact.amount), func.count())
+        .where(MoneyFact.counted.is_(True))  # type: ignore[union-attr]
+        .group_by(MoneyFact.source_type, MoneyFact.kind, MoneyFact.currency)
+        .order_by(MoneyFact.source_type, MoneyFact.kind, MoneyFact.currency)
+    ).all()
+    money = [
+        {"source_type": st, "kind": kind, "currency": cur, "amount": _money(amount), "facts": n}
+        for st, kind, cur, amount, n in money_rows
+    ]
+    return {
+        "recommendations": {"total": total, "by_response": by_response, "by_state": by_state},
+        "cf_items": {"total": session.execute(select(func.count()).select_from(CFItem)).one()[0]},
+        "activities": {"total": session.execute(select(func.count()).select_from(Activity)).one()[0]},
+        "money": money,
+    }
+
+
+def _money(value) -> float:
+    """A SQL sum rounded to the cent (SQLite sums NUMERIC as float)."""
+    return float(Decimal(str(value or 0)).quantize(Decimal("0.01")))
+
+
+def list_recommendations(
+    session: Session,
+    *,
+    country: Optional[str] = None,
+    response: Optional[str] = None,
+    theme: Optional[str] = None,
+    q: Optional[str] = None,
+    limit: Optional[int] = 100,
+    offset: int = 0,
+) -> tuple[list[dict], int]:
+    """Recommendations matching the filters, with their states and tags, and the total count.
+
+    ``country`` is an ISO3 code or a name; ``theme`` matches a theme's id or label (any vocabulary);
+    ``q`` is a case-insensitive substring of the text.
+    """
+    stmt = select(Recommendation)
+    if country:
+        iso3 = to_iso3(country)
+        if iso3 is None:
+            raise ValueError(f"unknown country '{country}'")
+        stmt = stmt.where(Recommendation.state_under_review == iso3)
+    if response:
+        stmt = stmt.where(Recommendation.response == response)
+    if theme:
+        t = theme.casefold()
+        tagged = select(ItemTag.item_id).where(
+            ItemTag.item_type == "recommendation",
+            ItemTag.vocabulary.in_(("uprinfo", "uhri", "theme")),  # type: ignore[attr-defined]
+            or_(func.lower(ItemTag.code) == t, func.lower(ItemTag.label) == t),
+        )
+        stmt = stmt.where(Recommendation.id.in_(tagged))  # type: ignore[attr-defined]
+    if q:
+        stmt = stmt.where(func.lower(Recommendation.text).contains(q.casefold()))
+    count = session.execute(select(func.count()).select_from(stmt.subquery())).one()[0]
+    stmt = stmt.order_by(Recommendation.state_under_review, Recommendation.session, Recommendation.id).offset(offset)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    recs = session.execute(stmt).scalars().all()
+    return _with_children(session, recs), count
+
+
+def _with_children(session: Session, recs) -> list[dict]:
+    ids = [r.id for r in recs]
+    states: dict[str, list[dict]] = defaultdict(list)
+    tags: dict[str, list[ItemTag]] = defaultdict(list)
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        for s in session.execute(select(RecommendingState).where(RecommendingState.recommendation_id.in_(part))
+                              .order_by(RecommendingState.position)).scalars():
+            states[s.recommendation_id].append({"iso3": s.iso3, "name": s.name})
+        for t in session.execute(select(ItemTag).where(ItemTag.item_type == "recommendation", ItemTag.item_id.in_(part))).scalars():
+            tags[t.item_id].append(t)
+    out = []
+    for r in recs:
+        d = r.model_dump(exclude={"content_hash", "batch_id", "updated_at"})
+        ts = tags.get(r.id, [])
+        d["recommending_states"] = states.get(r.id, [])
+        d["themes"] = [{"vocabulary": t.vocabulary, "id": t.code, "label": t.label} for t in ts
+                       if t.vocabulary not in ("sdg_goal", "sdg_target", "affected_persons")]
+        d["sdgs"] = [{"vocabulary": t.vocabulary, "code": t.code, "label": t.label} for t in ts
+                     if t.vocabulary in ("sdg_goal", "sdg_target")]
+        d["affected_persons"] = [t.code for t in ts if t.vocabulary == "affected_persons"]
+        out.append(d)
+    return out

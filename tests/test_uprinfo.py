@@ -1,0 +1,63 @@
+"""UPR Info export ingest on real slices (Mac Roman + CR), on every backend."""
+from __future__ import annotations
+
+import csv
+import io
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from matcher import import_file, session_scope, stats
+from matcher.models import ItemTag, Recommendation, RecommendingState
+
+from conftest import DATA
+
+SAMPLE = DATA / "uprinfo_sample_macroman.csv"
+
+
+def _file_counts(path):
+    rows = list(csv.reader(io.StringIO(path.read_bytes().decode("mac_roman"), newline="")))[1:]
+    return len(rows), sum(r[7] == "Accepted" for r in rows), sum(r[7] == "Noted" for r in rows)
+
+
+def test_sample_ingests_every_row(engine):
+    n, accepted, noted = _file_counts(SAMPLE)
+    summary = import_file(engine, SAMPLE, kind="upr")
+    assert summary.ok, summary.error
+    assert summary.source_type == "uprinfo"
+    assert (summary.read, summary.inserted, summary.skipped) == (n, n, 0)
+    with session_scope() as s:
+        st = stats(s)
+    assert st["recommendations"]["total"] == n
+    assert st["recommendations"]["by_response"] == {"accepted": accepted, "noted": noted}
+    assert "unresolved" not in st["recommendations"]["by_state"]
+    assert st["recommendations"]["by_state"]["KEN"] == 40
+
+
+def test_reingest_is_idempotent(engine):
+    first = import_file(engine, SAMPLE, kind="upr")
+    again = import_file(engine, SAMPLE, kind="upr")
+    assert again.ok and again.inserted == 0 and again.updated == 0
+    assert again.unchanged == first.inserted
+
+
+def test_fields_are_normalised(engine):
+    import_file(engine, SAMPLE, kind="upr")
+    with Session(engine) as s:
+        rec = s.execute(select(Recommendation).where(Recommendation.text.like("Enact legislation and take effective measures to protect%"))).scalar_one()
+        assert rec.state_under_review == "AFG" and rec.state_under_review_name == "Afghanistan"
+        assert (rec.session, rec.cycle, rec.response, rec.response_raw) == (5, 1, "accepted", "Accepted")
+        assert (rec.action_category, rec.action_category_origin) == (5, "source")
+        states = s.execute(select(RecommendingState).where(RecommendingState.recommendation_id == rec.id)).scalars().all()
+        assert [(x.iso3, x.name) for x in states] == [("AUT", "Austria")]
+        tags = s.execute(select(ItemTag.vocabulary, ItemTag.code, ItemTag.label).where(ItemTag.item_id == rec.id)).all()
+        assert sorted(tags) == [("uprinfo", "rights-of-the-child", "Rights of the Child"),
+                                ("uprinfo", "women-s-rights", "Women's rights")]
+
+
+def test_unknown_recommending_state_and_duplicates_are_reported(engine):
+    summary = import_file(engine, SAMPLE, kind="upr")
+    messages = [p["message"] for p in summary.problems]
+    assert sum("'(Unknown)'" in m for m in messages) == 5
+    dup = [p for p in summary.problems if "word for word" in p["message"]]
+    assert len(dup) == 1 and dup[0]["severity"] == "warning"
