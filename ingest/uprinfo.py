@@ -37,8 +37,10 @@ class UprInfoReader:
     description = "UPR Info database export (CSV in Mac Roman/CR or UTF-8, or XLSX)"
 
     def sniff(self, source: Source) -> bool:
-        cols = tabular.header(source, required=REQUIRED)
-        return set(REQUIRED) <= set(cols) and "To-Rgrp" in cols
+        # Recognised by its distinctive columns even when one required column is missing, so that
+        # read() can say which one instead of "unknown format".
+        cols = set(tabular.header(source, required=("Text",)))
+        return bool({"To-Rgrp", "From-Rgrp", "To-Org", "From-Org"} & cols) or {"To", "From", "Text"} <= cols
 
     def read(self, source: Source, *, options: dict[str, Any]) -> Batch:
         batch = Batch(self.name, self.item_type, source.name, source.sha256(), records=())

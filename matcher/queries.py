@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
 from .countries import to_iso3
-from .models import Activity, CFItem, ItemTag, MoneyFact, Recommendation, RecommendingState
+from .models import Activity, CFItem, ItemCountry, ItemTag, MoneyFact, Recommendation, RecommendingState
 
 
 def stats(session: Session) -> dict:
@@ -111,3 +111,90 @@ def _with_children(session: Session, recs) -> list[dict]:
         d["affected_persons"] = [t.code for t in ts if t.vocabulary == "affected_persons"]
         out.append(d)
     return out
+
+
+def _tagged(item_type: str, vocabularies: tuple[str, ...], code: str):
+    return select(ItemTag.item_id).where(
+        ItemTag.item_type == item_type, ItemTag.vocabulary.in_(vocabularies), ItemTag.code == code  # type: ignore[attr-defined]
+    )
+
+
+def _in_country(item_type: str, iso3: str):
+    return select(ItemCountry.item_id).where(ItemCountry.item_type == item_type, ItemCountry.iso3 == iso3)
+
+
+def _sdg_filter(item_type: str, sdg: str):
+    vocab = ("sdg_target",) if "." in sdg else ("sdg_goal",)
+    return _tagged(item_type, vocab, sdg)
+
+
+def list_cf_items(
+    session: Session, *, country: Optional[str] = None, sdg: Optional[str] = None, level: Optional[str] = None,
+    q: Optional[str] = None, limit: Optional[int] = 100, offset: int = 0,
+) -> tuple[list[dict], int]:
+    """Cooperation Framework items filtered by country (ISO3/name, incl. multi-country groups), SDG goal or
+    target (declared), level and text; with the total count."""
+    stmt = select(CFItem)
+    if country:
+        iso3 = _iso3_or_error(country)
+        stmt = stmt.where(or_(CFItem.country == iso3, CFItem.id.in_(_in_country("cf_item", iso3))))  # type: ignore[attr-defined]
+    if sdg:
+        stmt = stmt.where(CFItem.id.in_(_sdg_filter("cf_item", sdg)))  # type: ignore[attr-defined]
+    if level:
+        stmt = stmt.where(CFItem.level == level)
+    if q:
+        stmt = stmt.where(func.lower(CFItem.title + " " + func.coalesce(CFItem.description, "")).contains(q.casefold()))
+    return _page(session, stmt, CFItem.id, limit, offset, "cf_item")
+
+
+def list_activities(
+    session: Session, *, country: Optional[str] = None, sdg: Optional[str] = None, sector: Optional[str] = None,
+    q: Optional[str] = None, limit: Optional[int] = 100, offset: int = 0,
+) -> tuple[list[dict], int]:
+    """Donor activities filtered by recipient country, declared SDG goal/target, DAC sector code and text."""
+    stmt = select(Activity)
+    if country:
+        stmt = stmt.where(Activity.id.in_(_in_country("activity", _iso3_or_error(country))))  # type: ignore[attr-defined]
+    if sdg:
+        stmt = stmt.where(Activity.id.in_(_sdg_filter("activity", sdg)))  # type: ignore[attr-defined]
+    if sector:
+        stmt = stmt.where(Activity.id.in_(_tagged("activity", ("dac5", "dac3", "sector"), sector)))  # type: ignore[attr-defined]
+    if q:
+        stmt = stmt.where(func.lower(Activity.title + " " + func.coalesce(Activity.description, "")).contains(q.casefold()))
+    return _page(session, stmt, Activity.id, limit, offset, "activity")
+
+
+def _iso3_or_error(country: str) -> str:
+    iso3 = to_iso3(country)
+    if iso3 is None:
+        raise ValueError(f"unknown country '{country}'")
+    return iso3
+
+
+def _page(session: Session, stmt, order, limit, offset, item_type: str) -> tuple[list[dict], int]:
+    count = session.execute(select(func.count()).select_from(stmt.subquery())).one()[0]
+    stmt = stmt.order_by(order).offset(offset)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    items = session.execute(stmt).scalars().all()
+    ids = [i.id for i in items]
+    tags: dict[str, list[str]] = defaultdict(list)
+    countries: dict[str, list[str]] = defaultdict(list)
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        for t in session.execute(select(ItemTag).where(ItemTag.item_type == item_type, ItemTag.item_id.in_(part),  # type: ignore[attr-defined]
+                                                        ItemTag.vocabulary.in_(("sdg_goal", "sdg_target")))).scalars():  # type: ignore[attr-defined]
+            tags[t.item_id].append(t.code)
+        for c in session.execute(select(ItemCountry).where(ItemCountry.item_type == item_type, ItemCountry.item_id.in_(part))).scalars():  # type: ignore[attr-defined]
+            countries[c.item_id].append(c.iso3 or c.name or "?")
+    out = []
+    for it in items:
+        d = it.model_dump(exclude={"content_hash", "batch_id", "updated_at"})
+        d["sdgs"] = sorted(set(tags.get(it.id, [])), key=_sdg_key)
+        d["countries"] = countries.get(it.id, [])
+        out.append(d)
+    return out, count
+
+
+def _sdg_key(code: str):
+    return [int(p) if p.isdigit() else 100 + ord(p[0]) for p in code.split(".")]

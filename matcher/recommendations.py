@@ -62,6 +62,22 @@ def clean_text(text: str) -> tuple[str, Optional[str], list[str]]:
     return rest, para, states
 
 
+def all_trailing_states(text: str) -> tuple[list[str], str]:
+    """Every trailing state group, as OHCHR writes joint recommendations since cycle 3.
+
+    'Ratify X (France) (Lithuania);' -> (['France', 'Lithuania'], 'Ratify X'); a group that is not
+    all countries, like '(No. 189)', ends the search and stays in the text.
+    """
+    found: list[str] = []
+    rest = text
+    while True:
+        states, shorter = trailing_states(rest)
+        if not states:
+            return found, rest
+        found = states + found
+        rest = shorter.rstrip().rstrip(";,").rstrip()
+
+
 # --------------------------------------------------------------------------- response
 _RESPONSES = {
     "accepted": "accepted", "accept": "accepted", "supported": "accepted", "support": "accepted",
@@ -148,14 +164,16 @@ def recommendation_record(
     affected_persons: Iterable[str] = (),
     source_key: Optional[str] = None,
     id_prefix: str = "rec-",
+    text_original: Optional[str] = None,
 ) -> Optional[ItemRecord]:
     """Build a canonical recommendation, reporting problems on ``batch``; None = row skipped.
 
     ``themes`` and ``sdgs`` are (vocabulary, code, label) triples, e.g. ("uprinfo", "women-s-rights",
-    "Women's rights") or ("sdg_target", "5.2", None).
+    "Women's rights") or ("sdg_target", "5.2", None).  ``text_original`` is the text as written when
+    the reader already peeled parts off ``text`` (e.g. several trailing state groups); default ``text``.
     """
-    original = text or ""
-    clean, para, named = clean_text(original)
+    clean, para, named = clean_text(text or "")
+    original = text_original if text_original is not None else (text or "")
     if not clean:
         batch.skip(row_ref, "text", "recommendation text is empty")
         return None

@@ -57,8 +57,8 @@ def resolve_reader(source: Source, *, kind: str | None = None, fmt: str | None =
         if fmt not in candidates:
             raise IngestError(source.name, f"unknown format '{fmt}'; choose one of: {', '.join(sorted(candidates))}")
         return candidates[fmt]
-    if source.size == 0:
-        raise IngestError(source.name, "the file is empty")
+    if source.size == 0 or not source.head(4096).strip():
+        raise IngestError(source.name, "the file is empty (no bytes, or only white space)")
     for reader in candidates.values():
         if reader.sniff(source):
             return reader

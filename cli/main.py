@@ -1,0 +1,289 @@
+"""The ``upr-align`` command: verbs on one Typer group; every verb takes ``--db``."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import matcher
+from matcher.exports import flat, to_csv, to_json
+from matcher.queries import list_activities, list_cf_items
+
+app = typer.Typer(help="upr-align: align development money with UPR human-rights recommendations.",
+                  no_args_is_help=True, add_completion=False)
+ingest_app = typer.Typer(help="Load files into the store (one transaction per file; re-running changes nothing).",
+                         no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+DbOpt = Annotated[Optional[str], typer.Option(
+    "--db", help="Database URL (default: UPR_ALIGN_DATABASE_URL or sqlite:///upr-align.db).", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | csv | json")]
+LimitOpt = Annotated[int, typer.Option("--limit", help="At most this many rows (0 = all).")]
+
+
+def _engine(db: Optional[str]):
+    if db:
+        os.environ["UPR_ALIGN_DATABASE_URL"] = db
+        matcher.get_settings.cache_clear()
+    try:
+        return matcher.get_engine(db)
+    except matcher.SchemaError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+# --------------------------------------------------------------------------- ingest
+def _ingest(kind: str, files: list[Path], db: Optional[str], fmt: Optional[str], as_json: bool,
+            options: dict) -> None:
+    engine = _engine(db)
+    summaries = []
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+        for path in files:
+            task = progress.add_task(f"{path.name}", total=None)
+            summary = matcher.import_file(engine, path, kind=kind, fmt=fmt, options=options,
+                                          progress=lambda n, t=task: progress.advance(t, n))
+            progress.remove_task(task)
+            summaries.append(summary)
+            if not as_json:
+                _print_summary(summary)
+    if as_json:
+        print(to_json([s.as_dict() for s in summaries]))
+    if any(not s.ok for s in summaries):
+        raise typer.Exit(1)
+
+
+def _print_summary(s: matcher.ImportSummary) -> None:
+    if not s.ok:
+        err.print(f"[red]FAILED[/red] {s.error}\n  nothing from this file was written.")
+        return
+    out.print(f"[green]{s.file}[/green] ({s.source_type}): read {s.read}, inserted {s.inserted}, "
+              f"updated {s.updated}, unchanged {s.unchanged}, skipped {s.skipped}, problems {s.problems_total}")
+    for p in s.problems[:10]:
+        where = f"row {p['row']}" if p["row"] is not None else "file"
+        fld = f" [{p['field']}]" if p["field"] else ""
+        out.print(f"  {p['severity']}: {where}{fld}: {p['message']}", markup=False, highlight=False)
+    if s.problems_total > 10:
+        out.print(f"  … {s.problems_total - 10} more problems (use --json to see all)")
+
+
+FilesArg = Annotated[list[Path], typer.Argument(help="Files to load.", show_default=False)]
+
+
+@ingest_app.command("upr")
+def ingest_upr(
+    files: FilesArg,
+    fmt: Annotated[Optional[str], typer.Option("--format", help="Force the format: uprinfo | ohchr-docx | uhri | csv.")] = None,
+    state: Annotated[Optional[str], typer.Option("--state", help="State under review for files without such a column.")] = None,
+    encoding: Annotated[Optional[str], typer.Option("--encoding", help="Force the CSV text encoding (e.g. mac_roman).")] = None,
+    as_json: JsonOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """UPR recommendations: UPR Info exports, OHCHR thematic lists (DOCX), UHRI exports (XLSX), generic CSV/XLSX."""
+    _ingest("upr", files, db, fmt, as_json, {k: v for k, v in {"state": state, "encoding": encoding}.items() if v})
+
+
+@ingest_app.command("cf")
+def ingest_cf(files: FilesArg, fmt: Annotated[Optional[str], typer.Option("--format")] = None,
+              as_json: JsonOpt = False, db: DbOpt = None) -> None:
+    """Cooperation Framework plans: UN INFO Joint Work Plan exports (XLSX/CSV) and UN INFO API country trees (JSON)."""
+    _ingest("cf", files, db, fmt, as_json, {})
+
+
+@ingest_app.command("iati")
+def ingest_iati(files: FilesArg, as_json: JsonOpt = False, db: DbOpt = None) -> None:
+    """Donor activities published as IATI activity XML 2.01-2.03."""
+    _ingest("iati", files, db, None, as_json, {})
+
+
+@ingest_app.command("donor")
+def ingest_donor(
+    files: FilesArg,
+    mapping: Annotated[Optional[list[str]], typer.Option("--map", help="Header mapping COLUMN=FIELD (repeatable).")] = None,
+    as_json: JsonOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """Donor portfolio spreadsheets (CSV/XLSX) in the documented template, or mapped with --map."""
+    pairs = {}
+    for m in mapping or []:
+        if "=" not in m:
+            err.print(f"[red]error:[/red] --map '{m}' must look like COLUMN=FIELD")
+            raise typer.Exit(2)
+        col, fld = m.rsplit("=", 1)
+        pairs[col.strip()] = fld.strip()
+    _ingest("donor", files, db, None, as_json, {"map": pairs} if pairs else {})
+
+
+# --------------------------------------------------------------------------- read side
+@app.command()
+def stats(as_json: JsonOpt = False, db: DbOpt = None) -> None:
+    """Counts of everything in the store; money summed per source, kind and currency (never across currencies)."""
+    engine = _engine(db)
+    from sqlmodel import Session
+
+    with Session(engine) as session:
+        st = matcher.stats(session)
+    if as_json:
+        print(to_json(st))
+        return
+    r = st["recommendations"]
+    out.print(f"recommendations: {r['total']}  " + ", ".join(f"{k} {v}" for k, v in sorted(r["by_response"].items())))
+    out.print(f"  states under review: {len(r['by_state'])}")
+    out.print(f"cooperation framework items: {st['cf_items']['total']}")
+    out.print(f"donor activities: {st['activities']['total']}")
+    if st["money"]:
+        t = Table("source", "kind", "currency", "amount", "facts", title="money as reported (original currency)")
+        for m in st["money"]:
+            t.add_row(m["source_type"], m["kind"], m["currency"] or "(none)", f"{m['amount']:,.2f}", str(m["facts"]))
+        out.print(t)
+
+
+def _emit(rows: list[dict], count: int, columns: list[str], fmt: str) -> None:
+    if fmt == "json":
+        print(to_json({"data": rows, "count": count}))
+    elif fmt == "csv":
+        sys.stdout.write(to_csv(rows, columns))
+    elif fmt == "table":
+        t = Table(*columns, title=f"{len(rows)} of {count}")
+        for row in rows:
+            t.add_row(*[_short(flat(row.get(c))) for c in columns])
+        out.print(t)
+    else:
+        err.print(f"[red]error:[/red] --format must be table, csv or json, not '{fmt}'")
+        raise typer.Exit(2)
+
+
+def _short(value, width: int = 90) -> str:
+    s = "" if value is None else str(value)
+    return s if len(s) <= width else s[: width - 1] + "…"
+
+
+def _query(fn, db, **filters):
+    from sqlmodel import Session
+
+    with Session(_engine(db)) as session:
+        try:
+            return fn(session, **filters)
+        except ValueError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+
+
+@app.command()
+def recommendations(
+    country: Annotated[Optional[str], typer.Option("--country", help="ISO3 code or name of the state under review.")] = None,
+    response: Annotated[Optional[str], typer.Option("--response", help="accepted | noted | partially_accepted | pending | voluntary_pledge")] = None,
+    theme: Annotated[Optional[str], typer.Option("--theme", help="Theme id or label, e.g. women-s-rights or \"Women's rights\".")] = None,
+    q: Annotated[Optional[str], typer.Option("--q", help="Words the text contains.")] = None,
+    fmt: FormatOpt = "table",
+    limit: LimitOpt = 50,
+    db: DbOpt = None,
+) -> None:
+    """List recommendations with their response, themes and recommending states."""
+    rows, count = _query(matcher.list_recommendations, db, country=country, response=response, theme=theme, q=q,
+                         limit=limit or None)
+    for r in rows:
+        r["recommending"] = [s["iso3"] or s["name"] for s in r["recommending_states"]]
+        r["theme_ids"] = [t["id"] for t in r["themes"]]
+        r["sdg_codes"] = [s["code"] for s in r["sdgs"]]
+    cols = ["id", "state_under_review", "session", "response", "action_category", "recommending", "theme_ids", "text"]
+    if fmt != "table":
+        cols = ["id", "state_under_review", "state_under_review_name", "cycle", "session", "document_symbol",
+                "paragraph", "response", "response_raw", "action_category", "action_category_origin", "recommending",
+                "theme_ids", "sdg_codes", "affected_persons", "text", "source_type", "source_file", "source_row"]
+    _emit(rows, count, cols, fmt)
+
+
+@app.command("cf-items")
+def cf_items(
+    country: Annotated[Optional[str], typer.Option("--country")] = None,
+    sdg: Annotated[Optional[str], typer.Option("--sdg", help="SDG goal (5) or target (5.2) declared on the item.")] = None,
+    level: Annotated[Optional[str], typer.Option("--level", help="outcome | output | sub_output …")] = None,
+    q: Annotated[Optional[str], typer.Option("--q")] = None,
+    fmt: FormatOpt = "table",
+    limit: LimitOpt = 50,
+    db: DbOpt = None,
+) -> None:
+    """List Cooperation Framework items."""
+    rows, count = _query(list_cf_items, db, country=country, sdg=sdg, level=level, q=q, limit=limit or None)
+    _emit(rows, count, ["id", "level", "code", "country", "country_group", "countries", "sdgs", "title"], fmt)
+
+
+@app.command()
+def activities(
+    country: Annotated[Optional[str], typer.Option("--country")] = None,
+    sdg: Annotated[Optional[str], typer.Option("--sdg")] = None,
+    sector: Annotated[Optional[str], typer.Option("--sector", help="DAC sector code, e.g. 15170.")] = None,
+    q: Annotated[Optional[str], typer.Option("--q")] = None,
+    fmt: FormatOpt = "table",
+    limit: LimitOpt = 50,
+    db: DbOpt = None,
+) -> None:
+    """List donor activities."""
+    rows, count = _query(list_activities, db, country=country, sdg=sdg, sector=sector, q=q, limit=limit or None)
+    _emit(rows, count, ["id", "iati_identifier", "reporting_org_name", "countries", "sdgs", "is_child", "title"], fmt)
+
+
+@app.command("db")
+def db_status(
+    upgrade: Annotated[bool, typer.Option("--upgrade", help="Upgrade an older database to this version's schema.")] = False,
+    db: DbOpt = None,
+) -> None:
+    """Show (or upgrade) the database schema version."""
+    from matcher.store import head_revision, make_engine, migrate
+
+    engine = make_engine(db)
+    try:
+        if upgrade:
+            out.print(f"schema: {migrate(engine)} (head {head_revision()})")
+        else:
+            from alembic.runtime.migration import MigrationContext
+
+            with engine.connect() as conn:
+                current = MigrationContext.configure(conn).get_current_revision()
+            out.print(f"database: {engine.url.render_as_string(hide_password=True)}\n"
+                      f"schema revision: {current or '(empty database)'}; this upr-align: {head_revision()}")
+    except matcher.SchemaError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def demo(
+    db: Annotated[str, typer.Option("--db", help="Database URL for the demo (a fresh SQLite file by default).")]
+    = "sqlite:///upr-align-demo.db",
+    keep: Annotated[bool, typer.Option("--keep", help="Keep an existing demo database instead of starting afresh.")] = False,
+) -> None:
+    """The main job on bundled real data (Kenya): load every demo file into a fresh store and summarise it."""
+    import demo as demo_data
+
+    if db.startswith("sqlite:///") and not keep:
+        Path(db.removeprefix("sqlite:///")).unlink(missing_ok=True)
+    out.print("[bold]upr-align demo[/bold]: real data for Kenya, bundled in demo/data (sources in demo/README.md)")
+    failed = False
+    engine = _engine(db)
+    for kind, path, what in demo_data.files():
+        out.print(f"- {what}")
+        summary = matcher.import_file(engine, path, kind=kind)
+        _print_summary(summary)
+        failed |= not summary.ok
+    stats(as_json=False, db=db)
+    out.print(f"\nstore: {db}  (query it: upr-align recommendations --db {db} --country KEN)")
+    if failed:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,57 @@
+"""Writing tables for people: CSV/JSON text, with spreadsheet formula injection neutralised."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Iterable, Sequence
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def safe_cell(value: Any) -> Any:
+    """A cell value that a spreadsheet program will show as text, never run as a formula.
+
+    Strings starting with = + - @ tab or CR (and their full-width forms) get a leading apostrophe,
+    as OWASP recommends; numbers, dates and None pass through unchanged.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def flat(value: Any) -> Any:
+    """A scalar for one CSV/XLSX cell: lists become '; '-joined text, dicts JSON."""
+    if isinstance(value, (list, tuple)):
+        return "; ".join(str(flat(v)) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+def to_csv(rows: Iterable[dict], columns: Sequence[str]) -> str:
+    """CSV text of ``rows`` restricted to ``columns``; every text cell is formula-safe."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([safe_cell(flat(row.get(c))) for c in columns])
+    return out.getvalue()
+
+
+def to_json(data: Any) -> str:
+    """JSON text (dates as ISO strings, decimals as numbers)."""
+    def default(v):
+        if isinstance(v, Decimal):
+            return float(v)
+        if isinstance(v, (date, datetime)):
+            return v.isoformat()
+        raise TypeError(type(v).__name__)
+
+    return json.dumps(data, ensure_ascii=False, indent=2, default=default)

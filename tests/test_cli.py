@@ -1,0 +1,78 @@
+"""The CLI as users run it (Typer's runner), on every backend."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from typer.testing import CliRunner
+
+from cli.main import app
+
+from conftest import DATA
+
+runner = CliRunner()
+SAMPLE = DATA / "uprinfo_sample_macroman.csv"
+
+
+def run(*args: str):
+    result = runner.invoke(app, list(args))
+    return result
+
+
+def test_ingest_json_summary_and_stats(db_url):
+    r = run("ingest", "upr", str(SAMPLE), "--json", "--db", db_url)
+    assert r.exit_code == 0, r.output
+    (summary,) = json.loads(r.stdout)
+    assert set(summary) >= {"file", "source_type", "read", "inserted", "updated", "unchanged", "skipped", "problems"}
+    assert summary["file"] == SAMPLE.name and summary["source_type"] == "uprinfo"
+    assert summary["inserted"] == summary["read"] == 291
+    assert all(set(p) >= {"row", "field", "message"} for p in summary["problems"])
+
+    st = json.loads(run("stats", "--json", "--db", db_url).stdout)
+    assert st["recommendations"]["total"] == 291
+    assert st["recommendations"]["by_response"] == {"accepted": 245, "noted": 46}
+    assert st["cf_items"] == {"total": 0} and st["activities"] == {"total": 0} and st["money"] == []
+
+
+def test_failed_file_gives_nonzero_exit_and_names_it(db_url, tmp_path):
+    bad = tmp_path / "broken.csv"
+    bad.write_bytes(b"To,To-Rgrp,Text,From\rKenya,Africa,Text,Norway\r")
+    r = run("ingest", "upr", str(SAMPLE), str(bad), "--db", db_url)
+    assert r.exit_code == 1
+    assert "broken.csv" in r.output and "Response" in r.output
+    st = json.loads(run("stats", "--json", "--db", db_url).stdout)
+    assert st["recommendations"]["total"] == 291  # the good file landed, the bad one did not
+
+
+def test_recommendations_filters_and_formats(db_url):
+    assert run("ingest", "upr", str(SAMPLE), "--db", db_url).exit_code == 0
+    r = run("recommendations", "--country", "Kenya", "--response", "accepted", "--theme", "Women's rights",
+            "--format", "json", "--limit", "0", "--db", db_url)
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["count"] == len(data["data"]) > 0
+    assert all(d["state_under_review"] == "KEN" and d["response"] == "accepted" for d in data["data"])
+    assert all(any(t["id"] == "women-s-rights" for t in d["themes"]) for d in data["data"])
+
+    r = run("recommendations", "--country", "KEN", "--q", "Death Penalty", "--format", "csv", "--limit", "0", "--db", db_url)
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert rows and all("death penalty" in row["text"].lower() for row in rows)
+
+    r = run("recommendations", "--country", "Narnia", "--db", db_url)
+    assert r.exit_code == 2 and "unknown country 'Narnia'" in r.output
+
+
+def test_csv_output_neutralises_formulas(db_url, tmp_path):
+    evil = tmp_path / "evil.csv"
+    evil.write_bytes(b"To,To-Rgrp,To-Org,Text,From,From-Rgrp,From-Org,Response,Action,Issue,Session\r"
+                     b'Kenya,Africa,AU,"=HYPERLINK(""http://x"",""y"") Ratify",Norway,WEOG,,Accepted,5,Justice,8\r')
+    assert run("ingest", "upr", str(evil), "--db", db_url).exit_code == 0
+    r = run("recommendations", "--format", "csv", "--db", db_url)
+    row = next(csv.DictReader(io.StringIO(r.stdout)))
+    assert row["text"].startswith("'=HYPERLINK")
+
+
+def test_db_command_reports_revision(db_url):
+    r = run("db", "--db", db_url)
+    assert r.exit_code == 0 and "schema revision" in r.output
