@@ -142,16 +142,19 @@ def header(source: Source, *, encoding: Optional[str] = None, required: tuple[st
 
         try:
             wb = load_workbook(source.open(), read_only=True, data_only=True)
-        except Exception:  # noqa: BLE001 - sniffing: an unreadable workbook is simply not ours
-            return []
-        try:
-            for n, values in enumerate(wb.worksheets[0].iter_rows(values_only=True, max_row=20), start=1):
-                cells = ["" if v is None else str(v).strip() for v in values]
-                if not required or set(required) <= set(cells):
-                    return cells
-            return []
-        finally:
-            wb.close()
+            try:
+                for values in wb.worksheets[0].iter_rows(values_only=True, max_row=20):
+                    cells = ["" if v is None else str(v).strip() for v in values]
+                    if not required or set(required) <= set(cells):
+                        return cells
+                return []
+            finally:
+                wb.close()
+        except IngestError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - zipfile/openpyxl raise many types for damaged files
+            raise IngestError(source.name, f"not a readable XLSX workbook (truncated or damaged?): "
+                              f"{type(exc).__name__}: {exc}") from None
     head = source.head()
     enc = encoding or ("utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8")
     text = head.decode(enc, errors="replace")

@@ -59,9 +59,15 @@ def resolve_reader(source: Source, *, kind: str | None = None, fmt: str | None =
         return candidates[fmt]
     if source.size == 0 or not source.head(4096).strip():
         raise IngestError(source.name, "the file is empty (no bytes, or only white space)")
+    damaged: IngestError | None = None
     for reader in candidates.values():
-        if reader.sniff(source):
-            return reader
+        try:
+            if reader.sniff(source):
+                return reader
+        except IngestError as exc:  # e.g. a truncated workbook: more useful than "unknown format"
+            damaged = damaged or exc
+    if damaged is not None:
+        raise damaged
     raise IngestError(
         source.name,
         "could not recognise the file format from its content; expected one of: "

@@ -61,3 +61,50 @@ def test_unknown_recommending_state_and_duplicates_are_reported(engine):
     assert sum("'(Unknown)'" in m for m in messages) == 5
     dup = [p for p in summary.problems if "word for word" in p["message"]]
     assert len(dup) == 1 and dup[0]["severity"] == "warning"
+
+
+def _sample_rows():
+    return list(csv.reader(io.StringIO(SAMPLE.read_bytes().decode("mac_roman"), newline="")))
+
+
+def test_same_columns_in_utf8_csv_and_xlsx_give_the_same_store(engine, tmp_path):
+    from openpyxl import Workbook
+
+    rows = _sample_rows()
+    utf8 = tmp_path / "export-utf8.csv"
+    with utf8.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    xlsx = tmp_path / "export.xlsx"
+    wb = Workbook()
+    ws = wb.active
+    for r in rows:
+        ws.append([int(v) if v.isdigit() else v for v in r])
+    wb.save(xlsx)
+
+    first = import_file(engine, SAMPLE, kind="upr")
+    for path in (utf8, xlsx):
+        again = import_file(engine, path, kind="upr")
+        assert again.ok, again.error
+        assert again.source_type == "uprinfo"
+        # same content, other encoding/container: every row is recognised as already stored
+        assert (again.read, again.inserted, again.updated, again.unchanged) == (first.read, 0, 0, first.inserted)
+
+
+def test_truncated_xlsx_is_refused_and_store_unchanged(engine, tmp_path):
+    from openpyxl import Workbook
+
+    xlsx = tmp_path / "export.xlsx"
+    wb = Workbook()
+    for r in _sample_rows():
+        wb.active.append(r)
+    wb.save(xlsx)
+    cut = tmp_path / "cut.xlsx"
+    cut.write_bytes(xlsx.read_bytes()[: xlsx.stat().st_size // 2])
+    import_file(engine, SAMPLE, kind="upr")
+    with session_scope() as s:
+        before = stats(s)
+    summary = import_file(engine, cut, kind="upr", fmt="uprinfo")
+    assert not summary.ok and "cut.xlsx" in summary.error
+    assert "truncated" in summary.error or "damaged" in summary.error
+    with session_scope() as s:
+        assert stats(s) == before
