@@ -108,3 +108,25 @@ def test_truncated_xlsx_is_refused_and_store_unchanged(engine, tmp_path):
     assert "truncated" in summary.error or "damaged" in summary.error
     with session_scope() as s:
         assert stats(s) == before
+
+
+def test_newer_version_updates_rows_in_place(engine, tmp_path):
+    rows = _sample_rows()
+    first = import_file(engine, SAMPLE, kind="upr")
+    target = next(i for i, r in enumerate(rows) if i and r[7] == "Noted")
+    rows[target][7] = "Accepted"  # the state changed its position in a later addendum
+    rows[target][9] += ",Justice"
+    newer = tmp_path / "newer.csv"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r").writerows(rows)
+    newer.write_bytes(out.getvalue().encode("mac_roman"))
+    again = import_file(engine, newer, kind="upr")
+    assert (again.inserted, again.updated, again.unchanged) == (0, 1, first.inserted - 1)
+    with Session(engine) as s:
+        rec = s.execute(select(Recommendation).where(Recommendation.response_raw == "Accepted",
+                                                    Recommendation.source_file == "newer.csv")).scalar_one()
+        tags = s.execute(select(ItemTag.code).where(ItemTag.item_id == rec.id)).scalars().all()
+        assert "justice" in tags
+        assert s.execute(select(Recommendation).where(Recommendation.id == rec.id)).scalar_one().response == "accepted"
+    with session_scope() as s:
+        assert stats(s)["recommendations"]["total"] == first.inserted
