@@ -91,6 +91,7 @@ class Recommendation(RecommendationBase, table=True):
     id: str = Field(primary_key=True, max_length=64)
     source_key: Optional[str] = Field(default=None, description="The source's own stable id, where it has one.")
     content_hash: str = Field(max_length=64, description="Hash of every stored field; detects unchanged rows.")
+    extra: Optional[dict] = _json()  # source details with no column: source of position, cluster heading ...
     batch_id: Optional[int] = Field(default=None, foreign_key="import_batch.id", index=True)
     updated_at: datetime
 

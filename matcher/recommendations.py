@@ -165,6 +165,7 @@ def recommendation_record(
     source_key: Optional[str] = None,
     id_prefix: str = "rec-",
     text_original: Optional[str] = None,
+    extra: Optional[dict] = None,
 ) -> Optional[ItemRecord]:
     """Build a canonical recommendation, reporting problems on ``batch``; None = row skipped.
 
@@ -241,6 +242,7 @@ def recommendation_record(
             "source_sha256": batch.sha256,
             "source_row": str(row_ref),
             "source_key": source_key,
+            "extra": {k: v for k, v in (extra or {}).items() if v not in (None, "", [])} or None,
         },
         children={"recommending_state": state_rows, "item_tag": tags},
     )

@@ -33,10 +33,13 @@ class Reader(Protocol):
 
 @lru_cache(maxsize=1)
 def all_readers() -> dict[str, Reader]:
-    """Every installed reader by format name (sniff order = registration order)."""
+    """Every installed reader by format name, in sniff order."""
     found: dict[str, Reader] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         found[ep.name] = ep.load()
+    # Installers write entry points in alphabetical order, so the sniff order is explicit: specific
+    # layouts first, generic ones (a reader's ``priority`` > 50, e.g. the template CSV) last.
+    found = dict(sorted(found.items(), key=lambda kv: (getattr(kv[1], "priority", 50), kv[0])))
     if not found:
         raise RuntimeError(
             "no readers are registered: install the package (pip install -e .) so that its "

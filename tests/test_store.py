@@ -50,3 +50,26 @@ def test_tables_without_version_are_refused(db_url):
             migrate(eng)
     finally:
         eng.dispose()
+
+
+def test_older_database_is_upgraded_keeping_its_rows(db_url):
+    from alembic import command
+
+    from matcher.store import _alembic_config
+
+    eng = make_engine(db_url)
+    try:
+        cfg = _alembic_config()
+        with eng.begin() as conn:  # a database written by the first release
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0001")
+            conn.execute(text(
+                "INSERT INTO recommendation (id, state_under_review_name, text, text_original, response, source_type,"
+                " source_file, source_sha256, content_hash, updated_at) VALUES ('r1', 'Kenya', 'Ratify', 'Ratify',"
+                " 'accepted', 'uprinfo', 'f.csv', 'x', 'h', '2026-01-01 00:00:00')"))
+        assert migrate(eng) == "upgraded from 0001"
+        with eng.connect() as conn:
+            assert conn.execute(text("SELECT text, extra FROM recommendation")).all() == [("Ratify", None)]
+            assert MigrationContext.configure(conn).get_current_revision() == head_revision()
+    finally:
+        eng.dispose()
