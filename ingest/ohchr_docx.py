@@ -10,7 +10,7 @@ the themes cell lists UHRI themes, then "SDGs:" and "Affected persons:" / "Group
 State under review, cycle and session come from the page header ("UPR of Slovenia (2nd Cycle –
 20th session)"), else from ``options`` ("state", "session", "cycle"), else from the file name
 (reported as a warning).  ``document_symbol`` is the Working Group report (A/HRC/28/15) whose
-paragraph numbers the list uses; the full "source of position" has no column in the store.
+paragraph numbers the list uses; the full "source of position" is kept in ``extra``.
 """
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ sdg_targets          no        SDG targets: "5.2", "16.b", ... separated by | ; 
 ==================== ========= ============================================================================
 
 .. [1] Not required when the whole file is about one state given as ``options["state"]`` (CLI:
-   ``--option state=Slovenia``); that value also fills empty cells of the column.
+   ``--state Slovenia``); that value also fills empty cells of the column.
 
 Other columns are ignored and listed once as a warning.  Rows are streamed; nothing is guessed: an
 unknown country, response or SDG is a counted problem on its row.
