@@ -110,18 +110,33 @@ def ingest_iati(files: FilesArg, as_json: JsonOpt = False, db: DbOpt = None) -> 
 def ingest_donor(
     files: FilesArg,
     mapping: Annotated[Optional[list[str]], typer.Option("--map", help="Header mapping COLUMN=FIELD (repeatable).")] = None,
+    defaults: Annotated[Optional[list[str]], typer.Option("--set", help="Value for a field the file lacks, FIELD=VALUE "
+                                                          "(e.g. currency=EUR, reporting_org=XM-DAC-3-1; repeatable).")] = None,
+    decimal: Annotated[Optional[str], typer.Option("--decimal", help="Decimal separator of ambiguous amounts: '.' or ','.")] = None,
     as_json: JsonOpt = False,
     db: DbOpt = None,
 ) -> None:
     """Donor portfolio spreadsheets (CSV/XLSX) in the documented template, or mapped with --map."""
+    options: dict = {}
+    if mapping:
+        options["map"] = _pairs(mapping, "--map", "COLUMN=FIELD", split_last=True)
+    if defaults:
+        options["defaults"] = _pairs(defaults, "--set", "FIELD=VALUE")
+    if decimal:
+        options["decimal"] = decimal
+    # the only reader of this family: a file with other headers is recognised through --map
+    _ingest("donor", files, db, "donor", as_json, options)
+
+
+def _pairs(items: list[str], flag: str, shape: str, split_last: bool = False) -> dict[str, str]:
     pairs = {}
-    for m in mapping or []:
-        if "=" not in m:
-            err.print(f"[red]error:[/red] --map '{m}' must look like COLUMN=FIELD")
+    for item in items:
+        if "=" not in item:
+            err.print(f"[red]error:[/red] {flag} '{item}' must look like {shape}")
             raise typer.Exit(2)
-        col, fld = m.rsplit("=", 1)
-        pairs[col.strip()] = fld.strip()
-    _ingest("donor", files, db, None, as_json, {"map": pairs} if pairs else {})
+        key, value = item.rsplit("=", 1) if split_last else item.split("=", 1)
+        pairs[key.strip()] = value.strip()
+    return pairs
 
 
 # --------------------------------------------------------------------------- read side

@@ -13,6 +13,7 @@ from itertools import islice
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from sqlalchemy import delete, insert, select, update
+from pydantic_core import PydanticUndefined
 from sqlmodel import Session, SQLModel
 
 from .models import (
@@ -101,6 +102,32 @@ def _child_rows(rec: ItemRecord, table: str, link: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _insert_many(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """One executemany per chunk: every row gets every column (the model's default where absent),
+    because rows with different key sets would otherwise be split into many small statements."""
+    table = model.__table__  # type: ignore[attr-defined]
+    fill = _column_defaults(model)
+    session.connection().execute(table.insert(), [{**fill, **r} for r in rows])
+
+
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
+def _column_defaults(model: type[SQLModel]) -> dict[str, Any]:
+    """Column -> default value for inserts (autoincrement ids left to the database)."""
+    if model not in _DEFAULTS:
+        fields = model.model_fields
+        out = {}
+        for col in model.__table__.columns:  # type: ignore[attr-defined]
+            if col.primary_key and col.autoincrement in (True, "auto") and str(col.type).upper() == "INTEGER":
+                continue
+            f = fields.get(col.name)
+            default = f.get_default(call_default_factory=True) if f is not None else None
+            out[col.name] = None if default is PydanticUndefined else default
+        _DEFAULTS[model] = out
+    return _DEFAULTS[model]
+
+
 def load_batch(
     session: Session,
     batch: Batch,
@@ -160,17 +187,22 @@ def load_batch(
             for _, row in updates:
                 session.execute(update(model).where(model.id == row["id"]).values(**row))  # type: ignore[attr-defined]
         if inserts:
-            session.execute(insert(model), [row for _, row in inserts])
+            _insert_many(session, model, [row for _, row in inserts])
         changed = [rec for rec, _ in inserts + updates]
         for table, (child_model, link) in CHILD_TABLES.items():
             rows = [r for rec in changed for r in _child_rows(rec, table, link)]
             if rows:
-                session.execute(insert(child_model), rows)
+                _insert_many(session, child_model, rows)
         summary.inserted += len(inserts)
         summary.updated += len(updates)
         if progress:
             progress(len(chunk))
 
+    if batch.item_type == "activity":
+        # a child may be read before its parent: flag children on the store, not per record
+        from .activities import flag_children
+
+        flag_children(session)
     summary.read = batch.read
     summary.skipped = batch.skipped
     summary.problems_total = len(batch.problems)

@@ -5,7 +5,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Optional
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Integer, cast, func, or_, select
 from sqlmodel import Session
 
 from .countries import to_iso3
@@ -25,7 +25,7 @@ def stats(session: Session) -> dict:
     ).all()
     by_state = {(k or "unresolved"): v for k, v in sorted(by_state_rows, key=lambda kv: kv[0] or "~")}
     money_rows = session.execute(
-        select(MoneyFact.source_type, MoneyFact.kind, MoneyFact.currency, func.sum(MoneyFact.amount), func.count())
+        select(MoneyFact.source_type, MoneyFact.kind, MoneyFact.currency, _exact_sum(session), func.count())
         .where(MoneyFact.counted.is_(True))  # type: ignore[union-attr]
         .group_by(MoneyFact.source_type, MoneyFact.kind, MoneyFact.currency)
         .order_by(MoneyFact.source_type, MoneyFact.kind, MoneyFact.currency)
@@ -42,9 +42,17 @@ def stats(session: Session) -> dict:
     }
 
 
-def _money(value) -> float:
-    """A SQL sum rounded to the cent (SQLite sums NUMERIC as float)."""
-    return float(Decimal(str(value or 0)).quantize(Decimal("0.01")))
+def _exact_sum(session: Session):
+    """SUM(amount) without floating-point drift: PostgreSQL sums NUMERIC exactly; SQLite stores it as a
+    float, so it sums integer units of 1/10,000 (exact up to ~9 * 10^14 per group)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.sum(cast(func.round(MoneyFact.amount * 10000), Integer))
+    return func.sum(MoneyFact.amount) * 10000
+
+
+def _money(units) -> float:
+    """A sum in 1/10,000 units -> amount rounded to the cent."""
+    return float((Decimal(str(units or 0)) / 10000).quantize(Decimal("0.01")))
 
 
 def list_recommendations(
