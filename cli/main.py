@@ -28,10 +28,14 @@ DbOpt = Annotated[Optional[str], typer.Option(
     "--db", help="Database URL (default: UPR_ALIGN_DATABASE_URL or sqlite:///upr-align.db).", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | csv | json")]
-LimitOpt = Annotated[int, typer.Option("--limit", help="At most this many rows (0 = all).")]
+LimitOpt = Annotated[Optional[int], typer.Option(
+    "--limit", min=0, help="At most this many rows (0 = all). Default: 50 for a table, all for csv/json.")]
 
 
 def _engine(db: Optional[str]):
+    from pydantic import ValidationError
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
     if db:
         os.environ["UPR_ALIGN_DATABASE_URL"] = db
         matcher.get_settings.cache_clear()
@@ -39,7 +43,15 @@ def _engine(db: Optional[str]):
         return matcher.get_engine(db)
     except matcher.SchemaError as exc:
         err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    except ValidationError as exc:
+        bad = "; ".join(f"UPR_ALIGN_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        err.print(f"[red]error:[/red] invalid setting: {bad}")
+    except (ArgumentError, NoSuchModuleError) as exc:
+        err.print(f"[red]error:[/red] '{db or matcher.get_settings().database_url}' is not a database URL "
+                  f"({exc.__class__.__name__}); use sqlite:///path/to/file.db or postgresql+psycopg://user@host:5432/db")
+    except OperationalError as exc:
+        err.print(f"[red]error:[/red] cannot open the database: {str(exc.orig).strip().splitlines()[0]}")
+    raise typer.Exit(2)
 
 
 # --------------------------------------------------------------------------- ingest
@@ -183,6 +195,13 @@ def _short(value, width: int = 90) -> str:
     return s if len(s) <= width else s[: width - 1] + "…"
 
 
+def _limit(limit: Optional[int], fmt: str) -> Optional[int]:
+    """Rows to fetch: exports (csv/json) are complete unless a limit is given; tables show 50."""
+    if limit is None:
+        return 50 if fmt == "table" else None
+    return limit or None
+
+
 def _query(fn, db, **filters):
     from sqlmodel import Session
 
@@ -201,12 +220,12 @@ def recommendations(
     theme: Annotated[Optional[str], typer.Option("--theme", help="Theme id or label, e.g. women-s-rights or \"Women's rights\".")] = None,
     q: Annotated[Optional[str], typer.Option("--q", help="Words the text contains.")] = None,
     fmt: FormatOpt = "table",
-    limit: LimitOpt = 50,
+    limit: LimitOpt = None,
     db: DbOpt = None,
 ) -> None:
     """List recommendations with their response, themes and recommending states."""
     rows, count = _query(matcher.list_recommendations, db, country=country, response=response, theme=theme, q=q,
-                         limit=limit or None)
+                         limit=_limit(limit, fmt))
     for r in rows:
         r["recommending"] = [s["iso3"] or s["name"] for s in r["recommending_states"]]
         r["theme_ids"] = [t["id"] for t in r["themes"]]
@@ -226,11 +245,11 @@ def cf_items(
     level: Annotated[Optional[str], typer.Option("--level", help="outcome | output | sub_output …")] = None,
     q: Annotated[Optional[str], typer.Option("--q")] = None,
     fmt: FormatOpt = "table",
-    limit: LimitOpt = 50,
+    limit: LimitOpt = None,
     db: DbOpt = None,
 ) -> None:
     """List Cooperation Framework items."""
-    rows, count = _query(list_cf_items, db, country=country, sdg=sdg, level=level, q=q, limit=limit or None)
+    rows, count = _query(list_cf_items, db, country=country, sdg=sdg, level=level, q=q, limit=_limit(limit, fmt))
     _emit(rows, count, ["id", "level", "code", "country", "country_group", "countries", "sdgs", "title"], fmt)
 
 
@@ -241,11 +260,11 @@ def activities(
     sector: Annotated[Optional[str], typer.Option("--sector", help="DAC sector code, e.g. 15170.")] = None,
     q: Annotated[Optional[str], typer.Option("--q")] = None,
     fmt: FormatOpt = "table",
-    limit: LimitOpt = 50,
+    limit: LimitOpt = None,
     db: DbOpt = None,
 ) -> None:
     """List donor activities."""
-    rows, count = _query(list_activities, db, country=country, sdg=sdg, sector=sector, q=q, limit=limit or None)
+    rows, count = _query(list_activities, db, country=country, sdg=sdg, sector=sector, q=q, limit=_limit(limit, fmt))
     _emit(rows, count, ["id", "iati_identifier", "reporting_org_name", "countries", "sdgs", "is_child", "title"], fmt)
 
 

@@ -68,13 +68,23 @@ def csv_rows(source: Source, *, encoding: Optional[str] = None) -> Iterator[tupl
         if not header or not any(h.strip() for h in header):
             raise IngestError(source.name, "the file has no header row", row=1)
         keys = [h.strip().lstrip("\ufeff") for h in header]
+        pending: tuple[int, list[str]] | None = None
         for line, values in enumerate(reader, start=2):
             if not any(v.strip() for v in values):
                 continue
             if len(values) > len(keys) and any(v.strip() for v in values[len(keys):]):
                 raise IngestError(source.name, f"{len(values)} cells but the header has {len(keys)} columns "
                                   "(an unquoted comma or a broken line?)", row=line)
-            yield line, {k: (values[i] if i < len(values) else "") for i, k in enumerate(keys)}
+            if pending is not None:
+                yield pending[0], {k: (pending[1][i] if i < len(pending[1]) else "") for i, k in enumerate(keys)}
+            pending = (line, values)
+        if pending is not None:
+            last_line, values = pending
+            if len(values) < len(keys):
+                # a short LAST row is what a file cut off in transfer looks like: refuse, never store half a row
+                raise IngestError(source.name, f"the last row has {len(values)} of {len(keys)} cells: the file "
+                                  "looks truncated", row=last_line)
+            yield last_line, {k: (values[i] if i < len(values) else "") for i, k in enumerate(keys)}
     except UnicodeDecodeError as exc:
         raise IngestError(source.name, f"not valid {enc} text ({exc.reason}) near row {line + 1}; "
                           "pass the right --encoding", row=line + 1) from None

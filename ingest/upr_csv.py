@@ -151,7 +151,7 @@ class UprCsvReader:
         for canon in REQUIRED:
             if canon in found or (canon == "state_under_review" and default_state):
                 continue
-            hint = " or pass the state as an option (--option state=<name>)" if canon == "state_under_review" else ""
+            hint = " or give the state for the whole file (CLI: --state <name>)" if canon == "state_under_review" else ""
             raise IngestError(
                 source.name,
                 f"missing required column '{canon}' (accepted names: {', '.join(COLUMNS[canon])}){hint}; "

@@ -110,3 +110,11 @@ def test_row_problems_are_counted_not_fatal(engine, tmp_path):
     with Session(engine) as sess:
         st = stats(sess)
     assert st["recommendations"]["by_state"] == {"KEN": 2, "unresolved": 1}
+
+
+def test_truncated_csv_is_refused_not_half_stored(loaded, db_url, tmp_path):
+    cut = _bad(tmp_path, "trunc.csv", SAMPLE.read_bytes()[:3000])
+    before = _snapshot(loaded, db_url)
+    summary = import_file(loaded, cut, kind="upr")
+    assert not summary.ok and "trunc.csv" in summary.error and "truncated" in summary.error
+    assert _snapshot(loaded, db_url) == before

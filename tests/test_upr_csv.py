@@ -128,7 +128,7 @@ def test_missing_text_column_is_refused_and_nothing_written(engine, tmp_path):
 def test_missing_state_without_option_is_refused(engine):
     summary = import_file(engine, NARROW, kind="upr")
     assert not summary.ok
-    assert "field 'state_under_review'" in summary.error and "--option state=" in summary.error
+    assert "field 'state_under_review'" in summary.error and "--state" in summary.error
     assert _snapshot(engine)["Recommendation"] == 0
 
 
