@@ -10,6 +10,7 @@ Goal (issue #3): >= 2,000 activities/s on 2 cores into SQLite, peak RSS <= 400 M
 """
 from __future__ import annotations
 
+from _rss import peak_rss_mb  # noqa: E402  (bench/ is the script folder)
 import argparse
 import json
 import re
@@ -89,7 +90,7 @@ def ingest(file: Path, url: str, profile: bool) -> dict:
     return {"ok": summary.ok, "error": summary.error, "read": summary.read, "inserted": summary.inserted,
             "skipped": summary.skipped, "problems": summary.problems_total, "activities_stored": acts,
             "children_flagged": children, "money_facts": facts, "seconds": elapsed,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": peak_rss_mb()}
 
 
 def main() -> int:

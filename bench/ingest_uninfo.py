@@ -10,6 +10,7 @@ sums computed here while building.  Goal (issue #3): >= 2,000 rows/s, peak RSS <
 """
 from __future__ import annotations
 
+from _rss import peak_rss_mb  # noqa: E402  (bench/ is the script folder)
 import argparse
 import csv
 import io
@@ -117,7 +118,7 @@ def ingest(path: str, url: str) -> None:
         exact = {k: float(v.quantize(Decimal("0.01"))) for k, v in exact.items()}
     print(json.dumps({"ok": summary.ok, "error": summary.error, "read": summary.read, "inserted": summary.inserted,
                       "problems": summary.problems_total, "seconds": secs, "sub_outputs": subs, "money": money, "exact": exact,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "peak_rss_mb": peak_rss_mb()}))
 
 
 def main() -> int:

@@ -8,6 +8,7 @@ compared with what the store holds: rows, accepted, noted, pledges, states that 
 """
 from __future__ import annotations
 
+from _rss import peak_rss_mb  # noqa: E402  (bench/ is the script folder)
 import argparse
 import csv
 import io
@@ -63,7 +64,7 @@ def main() -> int:
     elapsed = time.perf_counter() - t0
     with Session(engine) as session:
         st = stats(session)["recommendations"]
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = peak_rss_mb()
     got = {"rows": st["total"], "Accepted": st["by_response"].get("accepted", 0),
            "Noted": st["by_response"].get("noted", 0), "Voluntary Pledge": st["by_response"].get("voluntary_pledge", 0)}
     print(f"backend: {engine.dialect.name}")

@@ -32,7 +32,8 @@ LimitOpt = Annotated[Optional[int], typer.Option(
     "--limit", min=0, help="At most this many rows (0 = all). Default: 50 for a table, all for csv/json.")]
 
 
-def _engine(db: Optional[str]):
+def _engine(db: Optional[str], *, must_exist: bool = False):
+    """The migrated engine; ``must_exist`` for read-only verbs, which never create a database."""
     from pydantic import ValidationError
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
@@ -40,6 +41,13 @@ def _engine(db: Optional[str]):
         os.environ["UPR_ALIGN_DATABASE_URL"] = db
         matcher.get_settings.cache_clear()
     try:
+        url = db or matcher.get_settings().database_url
+        if must_exist and url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            path = Path(url.removeprefix("sqlite:///"))
+            if not path.is_file():
+                err.print(f"[red]error:[/red] no database at {path}: load data first (upr-align ingest …, or "
+                          "upr-align demo) or point --db / UPR_ALIGN_DATABASE_URL at an existing one")
+                raise typer.Exit(2)
         return matcher.get_engine(db)
     except matcher.SchemaError as exc:
         err.print(f"[red]error:[/red] {exc}")
@@ -155,7 +163,7 @@ def _pairs(items: list[str], flag: str, shape: str, split_last: bool = False) ->
 @app.command()
 def stats(as_json: JsonOpt = False, db: DbOpt = None) -> None:
     """Counts of everything in the store; money summed per source, kind and currency (never across currencies)."""
-    engine = _engine(db)
+    engine = _engine(db, must_exist=True)
     from sqlmodel import Session
 
     with Session(engine) as session:
@@ -205,7 +213,7 @@ def _limit(limit: Optional[int], fmt: str) -> Optional[int]:
 def _query(fn, db, **filters):
     from sqlmodel import Session
 
-    with Session(_engine(db)) as session:
+    with Session(_engine(db, must_exist=True)) as session:
         try:
             return fn(session, **filters)
         except ValueError as exc:

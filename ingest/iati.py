@@ -157,6 +157,7 @@ def _refuse_entities(source: Source, tree_info) -> None:
 class IatiReader:
     name = "iati"
     kind = "iati"
+    background = True  # parsing rich XML costs more than shipping records to the writing process
     item_type = "activity"
     description = "IATI activity XML 2.01-2.03 (1.0x activities are refused)"
 

@@ -59,7 +59,8 @@ def to_iso3(name: Optional[str]) -> Optional[str]:
         if found:
             return found.alpha_3
     result = _converter().convert(html.unescape(str(name)).strip(), to="ISO3", not_found=None)
-    if isinstance(result, str) and re.fullmatch(r"[A-Z]{3}", result):
+    # country_converter echoes unknown three-letter input ("XYZ"): accept only real ISO codes
+    if isinstance(result, str) and re.fullmatch(r"[A-Z]{3}", result) and pycountry.countries.get(alpha_3=result):
         return result
     return None  # not found, or several candidates
 

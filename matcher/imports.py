@@ -39,4 +39,5 @@ def import_file(
         file_name=source.name,
         source_type=reader.name,
         progress=progress,
+        background=getattr(reader, "background", False),
     )

@@ -26,6 +26,7 @@ from .models import (
     Recommendation,
     RecommendingState,
 )
+from . import prefetch
 from .records import Batch, IngestError, ItemRecord
 from .settings import get_settings
 
@@ -103,29 +104,49 @@ def _child_rows(rec: ItemRecord, table: str, link: str) -> list[dict[str, Any]]:
 
 
 def _insert_many(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
-    """One executemany per chunk: every row gets every column (the model's default where absent),
-    because rows with different key sets would otherwise be split into many small statements."""
-    table = model.__table__  # type: ignore[attr-defined]
-    fill = _column_defaults(model)
-    session.connection().execute(table.insert(), [{**fill, **r} for r in rows])
+    """Insert ``rows`` with one DBAPI executemany.
+
+    Every row gets every column (the model's default where absent), and values go through each
+    column type's own bind processor, compiled once per table: SQLAlchemy's per-row statement
+    machinery was half of the ingest time for rich records (IATI activities with ~10 money facts).
+    """
+    conn = session.connection()
+    sql, columns = _insert_plan(model, conn.dialect)
+    names = [(name, default) for name, default, _ in columns]
+    procs = [(i, proc) for i, (_, _, proc) in enumerate(columns) if proc is not None]
+    params = []
+    for r in rows:
+        values = [r.get(name, default) for name, default in names]
+        for i, proc in procs:
+            if values[i] is not None:
+                values[i] = proc(values[i])
+        params.append(tuple(values))
+    conn.exec_driver_sql(sql, params)
 
 
-_DEFAULTS: dict[type, dict[str, Any]] = {}
+_PLANS: dict[tuple[type, str], tuple[str, list[tuple[str, Any, Any]]]] = {}
 
 
-def _column_defaults(model: type[SQLModel]) -> dict[str, Any]:
-    """Column -> default value for inserts (autoincrement ids left to the database)."""
-    if model not in _DEFAULTS:
+def _insert_plan(model: type[SQLModel], dialect) -> tuple[str, list[tuple[str, Any, Any]]]:
+    """(INSERT statement in the driver's paramstyle, [(column, default, bind processor)]) for a table."""
+    key = (model, dialect.name)
+    if key not in _PLANS:
+        table = model.__table__  # type: ignore[attr-defined]
         fields = model.model_fields
-        out = {}
-        for col in model.__table__.columns:  # type: ignore[attr-defined]
+        columns = []
+        for col in table.columns:
             if col.primary_key and col.autoincrement in (True, "auto") and str(col.type).upper() == "INTEGER":
-                continue
+                continue  # left to the database
             f = fields.get(col.name)
             default = f.get_default(call_default_factory=True) if f is not None else None
-            out[col.name] = None if default is PydanticUndefined else default
-        _DEFAULTS[model] = out
-    return _DEFAULTS[model]
+            default = None if default is PydanticUndefined else default
+            columns.append((col.name, default, col.type._cached_bind_processor(dialect)))
+        quote = dialect.identifier_preparer.quote
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c, _, _ in columns)}) "
+               f"VALUES ({', '.join(mark for _ in columns)})")
+        _PLANS[key] = (sql, columns)
+    return _PLANS[key]
 
 
 def load_batch(
@@ -223,19 +244,29 @@ def ingest_file(
     file_name: str,
     source_type: str = "unknown",
     progress: Optional[Callable[[int], None]] = None,
+    background: bool = False,
 ) -> ImportSummary:
     """Read and load one file in a single transaction; on a fatal error nothing is written.
+
+    ``background``: run the reader in a second process (for readers whose parsing costs more than
+    sending their records across: IATI XML); also subject to ``settings.ingest_background_reader``.
 
     Returns a summary with ``ok=False`` and ``error`` set instead of raising for IngestError, so a
     caller ingesting several files can report each one.
     """
+    settings = get_settings()
+    batch: Optional[Batch] = None
     with Session(engine) as session:
         try:
-            batch = batch_factory()
+            if background and settings.ingest_background_reader and prefetch.available():
+                batch = prefetch.read_in_background(batch_factory)
+            else:
+                batch = batch_factory()
             summary = load_batch(session, batch, progress=progress)
             session.commit()
             return summary
         except IngestError as exc:
+            _close(batch)
             session.rollback()
             return ImportSummary(
                 file=file_name, source_type=source_type, ok=False, error=str(exc),
@@ -243,5 +274,13 @@ def ingest_file(
                 problems_total=1,
             )
         except BaseException:
+            _close(batch)
             session.rollback()
             raise
+
+
+def _close(batch: Optional[Batch]) -> None:
+    """Stop a reader that is still streaming (ends a background reader process)."""
+    close = getattr(batch.records, "close", None) if batch is not None else None
+    if close is not None:
+        close()

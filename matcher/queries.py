@@ -8,8 +8,9 @@ from typing import Optional
 from sqlalchemy import Integer, cast, func, or_, select
 from sqlmodel import Session
 
+from .cooperation import LEVELS as CF_LEVELS
 from .countries import to_iso3
-from .models import Activity, CFItem, ItemCountry, ItemTag, MoneyFact, Recommendation, RecommendingState
+from .models import Activity, CFItem, ItemCountry, ItemTag, MoneyFact, Recommendation, RecommendingState, Response
 
 
 def stats(session: Session) -> dict:
@@ -70,6 +71,8 @@ def list_recommendations(
     ``country`` is an ISO3 code or a name; ``theme`` matches a theme's id or label (any vocabulary);
     ``q`` is a case-insensitive substring of the text.
     """
+    if response and response not in {r.value for r in Response}:
+        raise ValueError(f"unknown response '{response}': use one of {', '.join(r.value for r in Response)}")
     stmt = select(Recommendation)
     if country:
         iso3 = to_iso3(country)
@@ -132,8 +135,16 @@ def _in_country(item_type: str, iso3: str):
 
 
 def _sdg_filter(item_type: str, sdg: str):
-    vocab = ("sdg_target",) if "." in sdg else ("sdg_goal",)
-    return _tagged(item_type, vocab, sdg)
+    """Items declaring SDG goal ``sdg`` ("5") or target ("5.2"); an invalid code is an error, not 0 rows."""
+    from .taxonomy import normalise_target
+
+    raw = sdg.strip().upper().removeprefix("SDG").strip()
+    if raw.isdigit() and 1 <= int(raw) <= 17:
+        return _tagged(item_type, ("sdg_goal",), str(int(raw)))
+    target = normalise_target(sdg)
+    if target is None:
+        raise ValueError(f"'{sdg}' is not an SDG goal (1-17) or target (e.g. 5.2, 4.a)")
+    return _tagged(item_type, ("sdg_target",), target)
 
 
 def list_cf_items(
@@ -149,6 +160,8 @@ def list_cf_items(
     if sdg:
         stmt = stmt.where(CFItem.id.in_(_sdg_filter("cf_item", sdg)))  # type: ignore[attr-defined]
     if level:
+        if level not in CF_LEVELS:
+            raise ValueError(f"unknown level '{level}': use one of {', '.join(CF_LEVELS)}")
         stmt = stmt.where(CFItem.level == level)
     if q:
         stmt = stmt.where(func.lower(CFItem.title + " " + func.coalesce(CFItem.description, "")).contains(q.casefold()))

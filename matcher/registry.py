@@ -23,6 +23,8 @@ class Reader(Protocol):
     kind: str  # CLI family: "upr" | "cf" | "iati" | "donor"
     item_type: str  # what it produces: "recommendation" | "cf_item" | "activity"
     description: str
+    # optional: ``priority`` (sniff order, default 50; generic layouts > 50) and ``background``
+    # (True: parse in a second process while the loader writes -- worth it for heavy XML parsing)
 
     def sniff(self, source: Source) -> bool:
         """True when the file's content (not only its name) looks like this format."""
@@ -71,9 +73,21 @@ def resolve_reader(source: Source, *, kind: str | None = None, fmt: str | None =
             damaged = damaged or exc
     if damaged is not None:
         raise damaged
+    if kind is not None:  # a file of another family: say which command reads it
+        for reader in all_readers().values():
+            if reader.kind != kind and _sniffs(reader, source):
+                raise IngestError(source.name, f"this is not a '{kind}' file: it looks like {reader.description} "
+                                  f"(format '{reader.name}'), which `upr-align ingest {reader.kind}` reads")
     raise IngestError(
         source.name,
         "could not recognise the file format from its content; expected one of: "
         + ", ".join(f"{n} ({r.description})" for n, r in sorted(candidates.items()))
-        + ". Use --format to force one.",
+        + (". Use --format to force one." if len(candidates) > 1 else "."),
     )
+
+
+def _sniffs(reader: Reader, source: Source) -> bool:
+    try:
+        return reader.sniff(source)
+    except IngestError:
+        return False

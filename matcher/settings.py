@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     ingest_chunk_rows: int = Field(
         1000, ge=1, description="Records written per database round-trip while ingesting (memory stays flat)."
     )
+    ingest_background_reader: bool = Field(
+        True, description="Read each file in a second process while this one writes (uses two cores)."
+    )
     max_problems_per_file: int = Field(
         10000, ge=1, description="Problems kept in an import summary; further ones are counted, not listed."
     )

@@ -5,6 +5,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -44,11 +45,16 @@ def make_engine(url: str | None = None) -> Engine:
     """A new engine for ``url`` (default: settings.database_url)."""
     url = url or get_settings().database_url
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False}, json_serializer=_json_dumps)
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, json_serializer=_json_dumps)
     return engine
+
+
+def _json_dumps(value) -> str:
+    """JSON for JSON columns: orjson (several times faster than json on the ingest hot path)."""
+    return orjson.dumps(value, default=str).decode()
 
 
 def migrate(engine: Engine) -> str:

@@ -76,3 +76,26 @@ def test_csv_output_neutralises_formulas(db_url, tmp_path):
 def test_db_command_reports_revision(db_url):
     r = run("db", "--db", db_url)
     assert r.exit_code == 0 and "schema revision" in r.output
+
+
+def test_read_only_commands_never_create_a_database(tmp_path):
+    missing = tmp_path / "typo.db"
+    for args in (["stats"], ["recommendations"], ["cf-items"], ["activities"]):
+        r = run(*args, "--db", f"sqlite:///{missing}")
+        assert r.exit_code == 2 and "no database at" in r.output
+    assert not missing.exists()
+
+
+def test_invalid_filter_values_are_errors_not_empty_results(db_url):
+    assert run("ingest", "upr", str(SAMPLE), "--db", db_url).exit_code == 0
+    for args, words in ((["recommendations", "--country", "XYZ"], "unknown country 'XYZ'"),
+                        (["recommendations", "--response", "supported"], "unknown response 'supported'"),
+                        (["cf-items", "--level", "Output"], "unknown level 'Output'"),
+                        (["activities", "--sdg", "foo"], "'foo' is not an SDG goal")):
+        r = run(*args, "--db", db_url)
+        assert r.exit_code == 2 and words in r.output, (args, r.output)
+
+
+def test_file_of_another_family_names_the_right_command(db_url):
+    r = run("ingest", "upr", str(DATA / "iati_official_example_v203.xml"), "--db", db_url)
+    assert r.exit_code == 1 and "upr-align ingest iati" in r.output
