@@ -284,6 +284,10 @@ def db_status(
     """Show (or upgrade) the database schema version."""
     from matcher.store import head_revision, make_engine, migrate
 
+    url = db or matcher.get_settings().database_url
+    if not upgrade and url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        err.print(f"[red]error:[/red] no database at {url.removeprefix('sqlite:///')}")
+        raise typer.Exit(2)
     engine = make_engine(db)
     try:
         if upgrade:

@@ -73,3 +73,25 @@ def shared_data():
     if not SHARED.is_dir():
         pytest.skip(f"real data folder {SHARED} not present")
     return SHARED
+
+
+def table_counts(engine) -> dict:
+    """Rows per recommendation table: compared before/after an ingest that must change nothing."""
+    from sqlalchemy import func, select
+    from sqlmodel import Session
+
+    from matcher.models import ImportBatch, ItemTag, Recommendation, RecommendingState
+
+    with Session(engine) as s:
+        return {m.__name__: s.execute(select(func.count()).select_from(m)).scalar_one()
+                for m in (Recommendation, RecommendingState, ItemTag, ImportBatch)}
+
+
+def rec_at(session, paragraph: str, upr_session: int):
+    """The one recommendation stored for a paragraph number of a UPR session."""
+    from sqlalchemy import select
+
+    from matcher.models import Recommendation
+
+    return session.execute(select(Recommendation).where(Recommendation.paragraph == paragraph,
+                                                        Recommendation.session == upr_session)).scalar_one()

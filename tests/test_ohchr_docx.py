@@ -11,7 +11,7 @@ from sqlmodel import Session
 from matcher import import_file
 from matcher.models import ImportBatch, ItemTag, Recommendation, RecommendingState
 
-from conftest import DATA
+from conftest import DATA, rec_at, table_counts
 
 C2 = DATA / "UPR20__Slovenia_ThematicListRecommendations_E.docx"
 C3 = DATA / "UPR34_Slovenia_Thematic_list_of_Recommendations.docx"
@@ -28,17 +28,6 @@ def _document_positions(path) -> Counter:
         if cells[0]._tc is not cells[1]._tc:  # cluster rows are one merged cell
             positions[cells[1].text.strip()] += 1
     return positions
-
-
-def _snapshot(engine) -> dict:
-    with Session(engine) as s:
-        return {m.__name__: s.execute(select(func.count()).select_from(m)).scalar_one()
-                for m in (Recommendation, RecommendingState, ItemTag, ImportBatch)}
-
-
-def _rec(s, paragraph, session):
-    return s.execute(select(Recommendation).where(Recommendation.paragraph == paragraph,
-                                                  Recommendation.session == session)).scalar_one()
 
 
 def _states(s, rec):
@@ -79,22 +68,22 @@ def test_joint_and_merged_recommendations_name_every_state(engine):
     for path in (C2, C3, C4):
         assert import_file(engine, path, kind="upr").ok
     with Session(engine) as s:
-        rec = _rec(s, "121.1", 34)  # "(France) (Lithuania);"
+        rec = rec_at(s, "121.1", 34)  # "(France) (Lithuania);"
         assert _states(s, rec) == [("FRA", "France"), ("LTU", "Lithuania")]
         assert rec.text == "Ratify the International Convention for the Protection of All Persons from Enforced Disappearance"
         assert rec.text_original.startswith("121.1 Ratify") and rec.text_original.endswith("(France) (Lithuania);")
         # a UN name with its own parenthesis inside a list of states
-        assert _states(s, _rec(s, "115.8", 20)) == [
+        assert _states(s, rec_at(s, "115.8", 20)) == [
             ("SEN", "Senegal"), ("SLE", "Sierra Leone"), ("VEN", "Venezuela (Bolivarian Republic of)"),
             ("PER", "Peru"), ("URY", "Uruguay")]
-        assert _rec(s, "115.8", 20).text == "Ratify ICRMW"
+        assert rec_at(s, "115.8", 20).text == "Ratify ICRMW"
         # merged recommendations: each part closes with its own state
-        assert [iso for iso, _ in _states(s, _rec(s, "115.38", 20))] == ["EGY", "PER", "AZE"]
-        assert [iso for iso, _ in _states(s, _rec(s, "121.2", 34))] == ["UKR", "SVK"]
-        eight = _states(s, _rec(s, "140.1", 48))
+        assert [iso for iso, _ in _states(s, rec_at(s, "115.38", 20))] == ["EGY", "PER", "AZE"]
+        assert [iso for iso, _ in _states(s, rec_at(s, "121.2", 34))] == ["UKR", "SVK"]
+        eight = _states(s, rec_at(s, "140.1", 48))
         assert len(eight) == 8 and eight[-1] == ("VEN", "Bolivarian Republic of Venezuela")
         # "(No. 29)" is part of the treaty name, not a state
-        rec = _rec(s, "121.3", 34)
+        rec = rec_at(s, "121.3", 34)
         assert _states(s, rec) == [("GBR", "United Kingdom of Great Britain and Northern Ireland")]
         assert rec.text.endswith("Forced Labour Convention, 1930 (No. 29)")
         unresolved = s.execute(select(func.count()).select_from(RecommendingState)
@@ -106,17 +95,17 @@ def test_themes_sdgs_and_affected_persons_are_stored(engine):
     for path in (C2, C3, C4):
         assert import_file(engine, path, kind="upr").ok
     with Session(engine) as s:
-        rec = _rec(s, "115.2", 20)  # cycle 2: coded UHRI themes, no SDGs
+        rec = rec_at(s, "115.2", 20)  # cycle 2: coded UHRI themes, no SDGs
         assert _tags(s, rec, "uhri") == [("A12", "A12 Acceptance of international norms"),
                                          ("B32", "B32 Racial discrimination"), ("G1", "G1 Members of minorities")]
         assert _tags(s, rec, "affected_persons") == [
             ("minorities/ racial, ethnic, linguistic, religious or descent-based groups",) * 2]
         assert _tags(s, rec, "sdg_goal") == []
-        rec = _rec(s, "121.1", 34)  # cycle 3: SDGs inside the themes cell
+        rec = rec_at(s, "121.1", 34)  # cycle 3: SDGs inside the themes cell
         assert _tags(s, rec, "uhri") == [("Acceptance of international norms",) * 2, ("Enforced disappearances",) * 2]
         assert _tags(s, rec, "sdg_goal") == [("16", "PEACE, JUSTICE AND STRONG INSTITUTIONS")]
         assert _tags(s, rec, "affected_persons") == [("Disappeared persons",) * 2]
-        rec = _rec(s, "140.253", 48)  # cycle 4: SDGs in their own column, "Groups of Persons"
+        rec = rec_at(s, "140.253", 48)  # cycle 4: SDGs in their own column, "Groups of Persons"
         assert [c for c, _ in _tags(s, rec, "sdg_goal")] == ["10", "16"]
         assert [c for c, _ in _tags(s, rec, "affected_persons")] == ["Public officials", "Stateless persons"]
         # a theme label with semicolons of its own stays one theme
@@ -129,11 +118,11 @@ def test_themes_sdgs_and_affected_persons_are_stored(engine):
 
 def test_reingest_is_idempotent(engine):
     first = import_file(engine, C3, kind="upr")
-    before = _snapshot(engine)
+    before = table_counts(engine)
     again = import_file(engine, C3, kind="upr")
     assert again.ok and (again.inserted, again.updated, again.skipped) == (0, 0, 0)
     assert again.unchanged == first.inserted == first.read
-    after = _snapshot(engine)
+    after = table_counts(engine)
     assert after == {**before, "ImportBatch": before["ImportBatch"] + 1}
 
 
@@ -154,7 +143,7 @@ def _write_docx(path, header, rows, page_header=None):
 
 def test_docx_without_recommendations_table_is_refused(engine, tmp_path):
     assert import_file(engine, C2, kind="upr").ok
-    before = _snapshot(engine)
+    before = table_counts(engine)
     bad = _write_docx(tmp_path / "minutes.docx", ["Item", "Decision"], [["115.1 Ratify X (France);", "Supported"]],
                       page_header="UPR of Slovenia (2nd Cycle – 20th session)")
     summary = import_file(engine, bad, kind="upr", fmt="ohchr-docx")
@@ -166,7 +155,7 @@ def test_docx_without_recommendations_table_is_refused(engine, tmp_path):
     truncated.write_bytes(C3.read_bytes()[:20000])
     summary = import_file(engine, truncated, kind="upr", fmt="ohchr-docx")
     assert not summary.ok and summary.error.startswith("cut.docx") and "not a readable DOCX" in summary.error
-    assert _snapshot(engine) == before
+    assert table_counts(engine) == before
 
 
 def test_state_from_option_when_the_document_does_not_say(engine, tmp_path):

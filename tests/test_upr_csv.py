@@ -12,7 +12,7 @@ from sqlmodel import Session
 from matcher import import_file
 from matcher.models import ImportBatch, ItemTag, Recommendation, RecommendingState
 
-from conftest import DATA
+from conftest import DATA, rec_at, table_counts
 
 WIDE = DATA / "ohchr_slovenia_thematic_c2-c4_slice.csv"  # state_under_review, ..., wg_report, paragraph, ...
 NARROW = DATA / "ohchr_slovenia_sdg_themes_slice.csv"  # cycle, upr_session, rec_id, ...; no state column
@@ -30,17 +30,6 @@ def _file_counts(path) -> Counter:
 def _stored_counts(engine) -> Counter:
     with Session(engine) as s:
         return Counter(s.execute(select(Recommendation.cycle, Recommendation.response_raw)).all())
-
-
-def _snapshot(engine) -> dict:
-    with Session(engine) as s:
-        return {m.__name__: s.execute(select(func.count()).select_from(m)).scalar_one()
-                for m in (Recommendation, RecommendingState, ItemTag, ImportBatch)}
-
-
-def _rec(s, paragraph, session):
-    return s.execute(select(Recommendation).where(Recommendation.paragraph == paragraph,
-                                                  Recommendation.session == session)).scalar_one()
 
 
 def _states(s, rec):
@@ -63,7 +52,7 @@ def test_both_layouts_ingest_every_row(engine):
     with Session(engine) as s:
         assert set(s.execute(select(Recommendation.state_under_review)).scalars()) == {"SVN"}
         # the narrow layout has no wg_report: the symbol comes from source_of_position
-        assert _rec(s, "140.253", 48).document_symbol == "A/HRC/59/15"
+        assert rec_at(s, "140.253", 48).document_symbol == "A/HRC/59/15"
 
 
 def test_same_recommendation_gets_the_same_id_from_both_layouts(engine):
@@ -81,18 +70,18 @@ def test_same_recommendation_gets_the_same_id_from_both_layouts(engine):
 def test_joint_states_themes_and_sdgs(engine):
     assert import_file(engine, NARROW, kind="upr", options=SLOVENIA).ok
     with Session(engine) as s:
-        rec = _rec(s, "121.1", 34)
+        rec = rec_at(s, "121.1", 34)
         assert _states(s, rec) == ["FRA", "LTU"]
         assert rec.text.endswith("Enforced Disappearance") and rec.text_original.endswith("(France) (Lithuania);")
-        assert _states(s, _rec(s, "115.8", 20)) == ["SEN", "SLE", "VEN", "PER", "URY"]
-        assert _states(s, _rec(s, "115.38", 20)) == ["EGY", "PER", "AZE"]
-        rec = _rec(s, "115.130", 20)
+        assert _states(s, rec_at(s, "115.8", 20)) == ["SEN", "SLE", "VEN", "PER", "URY"]
+        assert _states(s, rec_at(s, "115.38", 20)) == ["EGY", "PER", "AZE"]
+        rec = rec_at(s, "115.130", 20)
         themes = s.execute(select(ItemTag.code, ItemTag.label).where(ItemTag.item_id == rec.id,
                                                                      ItemTag.vocabulary == "uhri")).all()
         assert sorted(themes) == [("A41", "A41 Constitutional and legislative framework"),
                                   ("F31", "F31 Children: definition; general principles; protection"),
                                   ("F34", "F34 Children: Juvenile justice")]
-        rec = _rec(s, "140.7", 48)
+        rec = rec_at(s, "140.7", 48)
         goals = s.execute(select(ItemTag.code).where(ItemTag.item_id == rec.id, ItemTag.vocabulary == "sdg_goal")
                           .order_by(ItemTag.id)).scalars().all()
         assert goals == ["1", "2", "3", "4", "5", "6", "7", "8"]
@@ -102,16 +91,16 @@ def test_joint_states_themes_and_sdgs(engine):
 
 def test_reingest_is_idempotent(engine):
     first = import_file(engine, WIDE, kind="upr")
-    before = _snapshot(engine)
+    before = table_counts(engine)
     again = import_file(engine, WIDE, kind="upr")
     assert again.ok and (again.inserted, again.updated, again.skipped) == (0, 0, 0)
     assert again.unchanged == first.inserted == first.read
-    assert _snapshot(engine) == {**before, "ImportBatch": before["ImportBatch"] + 1}
+    assert table_counts(engine) == {**before, "ImportBatch": before["ImportBatch"] + 1}
 
 
 def test_missing_text_column_is_refused_and_nothing_written(engine, tmp_path):
     assert import_file(engine, WIDE, kind="upr").ok
-    before = _snapshot(engine)
+    before = table_counts(engine)
     rows = _rows(WIDE)
     bad = tmp_path / "no_text.csv"
     with bad.open("w", encoding="utf-8", newline="") as fh:
@@ -122,14 +111,14 @@ def test_missing_text_column_is_refused_and_nothing_written(engine, tmp_path):
     assert not summary.ok
     assert summary.error.startswith("no_text.csv, row 1, field 'text': missing required column 'text'")
     assert summary.problems[0]["field"] == "text"
-    assert _snapshot(engine) == before
+    assert table_counts(engine) == before
 
 
 def test_missing_state_without_option_is_refused(engine):
     summary = import_file(engine, NARROW, kind="upr")
     assert not summary.ok
     assert "field 'state_under_review'" in summary.error and "--state" in summary.error
-    assert _snapshot(engine)["Recommendation"] == 0
+    assert table_counts(engine)["Recommendation"] == 0
 
 
 def test_xlsx_with_a_title_row_and_a_cp1252_csv(engine, tmp_path):
