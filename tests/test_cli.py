@@ -80,7 +80,7 @@ def test_db_command_reports_revision(db_url):
 
 def test_read_only_commands_never_create_a_database(tmp_path):
     missing = tmp_path / "typo.db"
-    for args in (["stats"], ["recommendations"], ["cf-items"], ["activities"]):
+    for args in (["stats"], ["recommendations"], ["cf-items"], ["activities"], ["db"]):
         r = run(*args, "--db", f"sqlite:///{missing}")
         assert r.exit_code == 2 and "no database at" in r.output
     assert not missing.exists()
