@@ -331,5 +331,124 @@ def demo(
         raise typer.Exit(1)
 
 
+# --------------------------------------------------------------------------- classify (#4)
+@app.command()
+def classify(
+    input_file: Annotated[Optional[Path], typer.Argument(
+        help="CSV or XLSX file to annotate (with --text-column and --out).", show_default=False)] = None,
+    text_column: Annotated[Optional[str], typer.Option("--text-column", help="Column holding the text.")] = None,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Output file: .csv or .xlsx.")] = None,
+    text: Annotated[Optional[str], typer.Option("--text", help="Classify this one text and print its labels.")] = None,
+    all_items: Annotated[bool, typer.Option("--all", help="(Re)classify every item in the store whose text or "
+                                            "model version changed.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="With --all: reclassify everything.")] = False,
+    as_json: JsonOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """Assign SDG goals, targets and human-rights themes, with evidence, to a file, one text, or the store."""
+    from matcher.tables import TableError
+
+    modes = sum([input_file is not None, text is not None, all_items])
+    if modes != 1:
+        err.print("[red]error:[/red] give exactly one of: INPUT.csv|xlsx (with --text-column and --out), "
+                  "--text \"…\", or --all")
+        raise typer.Exit(2)
+    if full and not all_items:
+        err.print("[red]error:[/red] --full only goes with --all")
+        raise typer.Exit(2)
+    if text is not None:
+        _classify_text(text, as_json)
+    elif all_items:
+        _classify_all(db, full, as_json)
+    else:
+        if not text_column or out_file is None:
+            err.print("[red]error:[/red] classifying a file needs --text-column COL and --out OUT.csv|xlsx")
+            raise typer.Exit(2)
+        try:
+            _classify_file(input_file, text_column, out_file, as_json)
+        except TableError as exc:
+            from rich.markup import escape
+
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(2) from None
+
+
+def _classify_text(text: str, as_json: bool) -> None:
+    from matcher.classify import classify_texts
+
+    (result,) = classify_texts([text])
+    if as_json:
+        print(to_json(result.as_dict()))
+        return
+    if not result.labels:
+        out.print(f"no label: nothing in the text points to a goal, target or theme (model {result.model_version})")
+        return
+    t = Table("vocabulary", "code", "score", "evidence", title=f"model {result.model_version}, language "
+              f"{result.language}")
+    order = {"sdg_goal": 0, "sdg_target": 1}
+    for lab in sorted(result.labels, key=lambda lab: (order.get(lab.vocabulary, 2), lab.vocabulary, -lab.score)):
+        t.add_row(lab.vocabulary, lab.code, f"{lab.score:.2f}", _short("; ".join(_evidence_text(e) for e in lab.evidence), 120))
+    out.print(t)
+
+
+def _evidence_text(e) -> str:
+    d = e.detail or {}
+    what = d.get("phrases") or d.get("terms") or d.get("theme") or d.get("query") or d.get("source") or ""
+    if isinstance(what, (list, tuple)):
+        what = ", ".join(str(w.get("text", w)) if isinstance(w, dict) else str(w) for w in what[:4])
+    return f"{e.method} {e.score:.2f}" + (f" ({what})" if what else "")
+
+
+def _classify_file(input_file: Path, text_column: str, out_file: Path, as_json: bool) -> None:
+    from matcher.classification_store import classify_file
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} rows"),
+                  TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task(f"classifying {input_file.name}", total=None)
+        counts = classify_file(input_file, out_file, text_column, progress=lambda n: progress.advance(task, n))
+    if as_json:
+        print(to_json({"out": str(out_file), **counts}))
+    else:
+        out.print(f"{out_file}: {counts['rows']} rows ({counts['classified']} with text) in {counts['seconds']:.1f} s")
+
+
+def _classify_all(db: Optional[str], full: bool, as_json: bool) -> None:
+    from matcher.classification_store import classify_store
+
+    engine = _engine(db, must_exist=True)  # nothing to classify in a database that does not exist yet
+    with Progress(SpinnerColumn(), TextColumn("classifying"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("classify", total=None)
+        counts = classify_store(engine, full=full,
+                                progress=lambda done, total: progress.update(task, completed=done, total=total))
+    if as_json:
+        print(to_json(counts))
+        return
+    out.print(f"considered {counts['considered']}, classified {counts['classified']}, unchanged "
+              f"{counts['unchanged']}, labels written {counts['labels']}, removed (items gone) {counts['removed']} "
+              f"in {counts['seconds']:.1f} s")
+
+
+@app.command()
+def evaluate(
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Cross-validation folds on the labelled sentences.")] = 5,
+    sample: Annotated[Optional[int], typer.Option("--sample", min=10, help="Use at most N examples per source "
+                                                  "(quick check; the README numbers use all).")] = None,
+    split: Annotated[Optional[list[str]], typer.Option("--split", help="labelled_sentences | uprinfo | slovenia | "
+                                                       "uninfo (repeatable; default all).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Precision/recall/F1 of the classifier on held-apart splits of the shipped data (never on its training data)."""
+    from matcher.evaluation import evaluate as run_evaluation
+    from matcher.evaluation import format_report
+
+    kwargs = {"folds": folds, "sample": sample}
+    if split:
+        kwargs["splits"] = tuple(split)
+    with err.status("evaluating (retrains the model per fold; a few minutes on 2 cores)…"):
+        report = run_evaluation(**kwargs)
+    print(to_json(report) if as_json else format_report(report))
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -268,3 +268,33 @@ class MoneyFact(SQLModel, table=True):
     extra: Optional[dict] = _json()
     batch_id: Optional[int] = Field(default=None, foreign_key="import_batch.id", index=True)
 
+
+
+# --------------------------------------------------------------------------- classification (#4)
+class Classification(SQLModel, table=True):
+    """One predicted label of an item, beside (never instead of) its declared tags in ``item_tag``.
+
+    ``vocabulary``/``code`` as in ``item_tag`` (``sdg_goal`` "5", ``sdg_target`` "5.2", ``uprinfo``
+    theme id); ``methods`` the evidence kinds that produced it, comma-separated (lexicon, model,
+    crosswalk, declared, implied); ``evidence`` the list of ``matcher.labels.Evidence`` as dicts.
+    ``text_hash`` hashes the text and declared tags the label was computed from; together with
+    ``model_version`` it decides when an item must be classified again.  An item the classifier found
+    nothing for keeps one row with vocabulary ``none`` (code "") so that "nothing" is stored too.
+    """
+
+    __tablename__ = "classification"
+    __table_args__ = (
+        Index("ix_classification_item", "item_type", "item_id"),
+        Index("ix_classification_code", "vocabulary", "code"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    item_type: str = Field(max_length=20)
+    item_id: str = Field(max_length=200)
+    vocabulary: str = Field(max_length=40)
+    code: str = Field(max_length=200)
+    score: float = Field(description="Confidence in [0, 1].")
+    methods: str = Field(max_length=200)
+    evidence: Optional[list] = _json()
+    model_version: str = Field(max_length=64)
+    text_hash: str = Field(max_length=64)
+    created_at: datetime

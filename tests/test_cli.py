@@ -74,6 +74,7 @@ def test_csv_output_neutralises_formulas(db_url, tmp_path):
 
 
 def test_db_command_reports_revision(db_url):
+    assert run("db", "--upgrade", "--db", db_url).exit_code == 0  # creates the database
     r = run("db", "--db", db_url)
     assert r.exit_code == 0 and "schema revision" in r.output
 

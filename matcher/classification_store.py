@@ -1,0 +1,412 @@
+"""Predicted labels in the store and in users' files (issue #4).
+
+``classify_store`` (re)classifies every stored item whose text, declared tags or model version
+changed and keeps the labels in the ``classification`` table, beside the declared tags in
+``item_tag`` (never overwriting them).  ``item_labels`` and ``disagreements`` read them back for
+review; ``classify_file`` annotates a user's CSV/XLSX with the five result columns.
+
+The classifier itself is ``matcher.classify.classify_texts``; its version is
+``matcher.model.MODEL_VERSION``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Optional
+
+from sqlalchemy import delete, exists, func, select, tuple_
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from .labels import Label, Result
+from .loading import _insert_many
+from .models import Activity, CFItem, Classification, ItemTag, Recommendation
+from .tables import TableError, TableWriter, read_table
+from .taxonomy import goal_of
+
+ITEM_TYPES = ("recommendation", "cf_item", "activity")
+# declared tags handed to the classifier (it may confirm or contradict them; they stay in item_tag)
+DECLARED_VOCABULARIES = ("sdg_goal", "sdg_target", "uprinfo", "uhri")
+NONE_VOCABULARY = "none"  # the row that says "classified, nothing found"
+RESULT_COLUMNS = ("sdg_goals", "sdg_targets", "themes", "sdg_scores", "evidence")
+Progress = Callable[[int, int], None]  # (items done so far, items in total)
+
+
+def _models():
+    return {"recommendation": Recommendation, "cf_item": CFItem, "activity": Activity}
+
+
+def _session_factory(session_factory_or_engine) -> Callable[[], Session]:
+    if isinstance(session_factory_or_engine, Engine):
+        return lambda: Session(session_factory_or_engine)
+    return session_factory_or_engine
+
+
+def item_text(title: Optional[str], description: Optional[str] = None) -> str:
+    """The text classified for an item: title and description on two lines (one when they repeat)."""
+    title = (title or "").strip()
+    description = (description or "").strip()
+    if not description or description == title:
+        return title
+    return f"{title}\n{description}" if title else description
+
+
+def current_model_version() -> str:
+    """The version of the classifier's model now in use (``matcher.model``)."""
+    from . import model
+
+    version = getattr(model, "MODEL_VERSION", None)
+    return version if isinstance(version, str) else model.model_version()
+
+
+def settings_key() -> str:
+    """The classifier's settings (UPR_ALIGN_CLASSIFY_* thresholds and weights) as text: changing one reclassifies."""
+    from .settings import get_settings
+
+    values = get_settings().model_dump()
+    return json.dumps({k: v for k, v in sorted(values.items()) if k.startswith("classify")}, default=str)
+
+
+def text_hash(text: str, declared: Iterable[tuple[str, str]] = (), settings: str = "") -> str:
+    """sha256 of what a classification depends on besides the model: the text, the declared tags and
+    the classifier settings (``settings_key()``; "" when not given)."""
+    h = hashlib.sha256(settings.encode("utf-8") + b"\x1d" + text.encode("utf-8"))
+    for vocabulary, code in sorted(set(declared)):
+        h.update(f"\x1f{vocabulary}\x1e{code}".encode("utf-8"))
+    return h.hexdigest()
+
+
+def _text_rows(session: Session, item_type: str, after: str, limit: int) -> list[tuple[str, str]]:
+    """(id, text) of the next ``limit`` items after id ``after`` (keyset paging: memory stays flat)."""
+    model = _models()[item_type]
+    cols = [model.id, model.text] if item_type == "recommendation" else [model.id, model.title, model.description]
+    rows = session.execute(select(*cols).where(model.id > after).order_by(model.id).limit(limit)).all()
+    if item_type == "recommendation":
+        return [(r[0], r[1] or "") for r in rows]
+    return [(r[0], item_text(r[1], r[2])) for r in rows]
+
+
+def _declared(session: Session, item_type: str, ids: list[str],
+              vocabularies: Iterable[str] = DECLARED_VOCABULARIES) -> dict[str, list[tuple[str, str]]]:
+    out: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    rows = session.execute(
+        select(ItemTag.item_id, ItemTag.vocabulary, ItemTag.code)
+        .where(ItemTag.item_type == item_type, ItemTag.item_id.in_(ids), ItemTag.vocabulary.in_(list(vocabularies)))
+    ).all()
+    for item_id, vocabulary, code in rows:
+        if (vocabulary, code) not in out[item_id]:
+            out[item_id].append((vocabulary, code))
+    for tags in out.values():
+        tags.sort()
+    return out
+
+
+def _evidence_dict(e) -> dict:
+    # not dataclasses.asdict: its recursive deep copy was a fifth of the storage time on 34k recommendations
+    return {"method": e.method, "score": e.score, "detail": e.detail}
+
+
+def _label_rows(item_type: str, item_id: str, result: Result, digest: str, now: datetime) -> list[dict]:
+    common = {"item_type": item_type, "item_id": item_id, "model_version": result.model_version,
+              "text_hash": digest, "created_at": now}
+    rows = []
+    for lab in result.labels:
+        methods = ",".join(dict.fromkeys(e.method for e in lab.evidence))[:200]
+        rows.append({**common, "vocabulary": lab.vocabulary, "code": lab.code, "score": float(lab.score),
+                     "methods": methods, "evidence": [_evidence_dict(e) for e in lab.evidence]})
+    if not rows:
+        rows.append({**common, "vocabulary": NONE_VOCABULARY, "code": "", "score": 0.0, "methods": "",
+                     "evidence": [], "model_version": result.model_version})
+    return rows
+
+
+def classify_store(session_factory_or_engine, *, item_types: Iterable[str] = ITEM_TYPES, full: bool = False,
+                   progress: Optional[Progress] = None, batch_size: int = 512) -> dict:
+    """(Re)classify stored items whose text or declared tags changed, or whose model version differs.
+
+    Items are read in keyset pages of ``batch_size`` (memory stays flat) and each page is written in
+    its own transaction, so an interrupted run keeps what it finished.  ``full`` reclassifies
+    everything.  Labels of items that left the store are removed.  Returns
+    ``{"considered", "classified", "unchanged", "removed", "labels", "seconds"}``.
+    """
+    from .classify import classify_texts
+
+    version = current_model_version()
+    settings = settings_key()
+    item_types = tuple(item_types)
+    unknown = [t for t in item_types if t not in ITEM_TYPES]
+    if unknown:
+        raise ValueError(f"unknown item type(s) {', '.join(unknown)}; use {', '.join(ITEM_TYPES)}")
+    factory = _session_factory(session_factory_or_engine)
+    start = time.perf_counter()
+    counts = {"considered": 0, "classified": 0, "unchanged": 0, "removed": 0, "labels": 0}
+    models = _models()
+    with factory() as session:
+        total = sum(session.execute(select(func.count()).select_from(models[t])).scalar_one() for t in item_types)
+    if progress:
+        progress(0, total)
+    for item_type in item_types:
+        after = ""
+        while True:
+            with factory() as session:
+                page = _text_rows(session, item_type, after, batch_size)
+                if not page:
+                    break
+                after = page[-1][0]
+                ids = [item_id for item_id, _ in page]
+                declared = _declared(session, item_type, ids)
+                stored: dict[str, set] = defaultdict(set)
+                for item_id, digest, version in session.execute(
+                    select(Classification.item_id, Classification.text_hash, Classification.model_version)
+                    .where(Classification.item_type == item_type, Classification.item_id.in_(ids)).distinct()
+                ):
+                    stored[item_id].add((digest, version))
+                todo = []
+                for item_id, text in page:
+                    digest = text_hash(text, declared.get(item_id, ()), settings)
+                    if full or stored.get(item_id) != {(digest, version)}:
+                        todo.append((item_id, text, declared.get(item_id, []), digest))
+                counts["considered"] += len(page)
+                counts["unchanged"] += len(page) - len(todo)
+                if todo:
+                    results = classify_texts([t[1] for t in todo], declared=[t[2] for t in todo],
+                                             batch_size=batch_size)
+                    now = datetime.now(timezone.utc)
+                    rows = [row for (item_id, _, _, digest), result in zip(todo, results, strict=True)
+                            for row in _label_rows(item_type, item_id, result, digest, now)]
+                    session.execute(delete(Classification).where(
+                        Classification.item_type == item_type, Classification.item_id.in_([t[0] for t in todo])))
+                    _insert_many(session, Classification, rows)  # one DBAPI executemany
+                    session.commit()
+                    counts["classified"] += len(todo)
+                    counts["labels"] += sum(1 for r in rows if r["vocabulary"] != NONE_VOCABULARY)
+            if progress:
+                progress(counts["considered"], total)
+        counts["removed"] += _remove_orphans(factory, item_type)
+    counts["seconds"] = round(time.perf_counter() - start, 3)
+    return counts
+
+
+def _remove_orphans(factory: Callable[[], Session], item_type: str) -> int:
+    """Delete labels of items no longer in the store; the number of items they belonged to."""
+    model = _models()[item_type]
+    gone = (Classification.item_type == item_type) & ~exists().where(model.id == Classification.item_id)
+    with factory() as session:
+        n = session.execute(select(func.count(func.distinct(Classification.item_id))).where(gone)).scalar_one()
+        if n:
+            session.execute(delete(Classification).where(gone))
+            session.commit()
+    return n
+
+
+# --------------------------------------------------------------------------- reading labels back
+def item_labels(session: Session, item_type: str, item_id: str) -> dict:
+    """Declared tags and predicted labels of one item, side by side.
+
+    ``predicted`` is ordered by vocabulary and falling score, each with ``methods`` and ``evidence``;
+    ``classified`` is False when the item was never classified (``predicted`` then is empty).
+    """
+    declared = session.execute(
+        select(ItemTag.vocabulary, ItemTag.code, ItemTag.label, ItemTag.route)
+        .where(ItemTag.item_type == item_type, ItemTag.item_id == item_id)
+        .order_by(ItemTag.vocabulary, ItemTag.code)
+    ).all()
+    rows = session.execute(
+        select(Classification).where(Classification.item_type == item_type, Classification.item_id == item_id)
+        .order_by(Classification.vocabulary, Classification.score.desc(), Classification.code)
+    ).scalars().all()
+    return {
+        "item_type": item_type,
+        "item_id": item_id,
+        "declared": [{"vocabulary": v, "code": c, "label": lab, "route": r} for v, c, lab, r in declared],
+        "predicted": [{"vocabulary": r.vocabulary, "code": r.code, "score": r.score,
+                       "methods": r.methods.split(",") if r.methods else [], "evidence": r.evidence or []}
+                      for r in rows if r.vocabulary != NONE_VOCABULARY],
+        "classified": bool(rows),
+        "model_version": rows[0].model_version if rows else None,
+    }
+
+
+INDEPENDENT = ("lexicon", "model", "crosswalk")  # evidence from the text (or another vocabulary), not from the tag itself
+
+
+def _independent(rows: list[tuple[str, str, str, list]]) -> dict[str, set[str]]:
+    """Predicted codes per vocabulary that do not rest on the declared tag alone.
+
+    A label counts when one of its evidence kinds is lexicon, model or crosswalk; an ``implied`` goal
+    counts when the target implying it does.  (The classifier also returns declared tags as labels with
+    ``declared`` evidence, and goals implied by them: comparing those with the declared tags says nothing.)
+    """
+    out: dict[str, set[str]] = defaultdict(set)
+    implied: list[tuple[str, str, list]] = []
+    for vocabulary, code, methods, evidence in rows:
+        kinds = set(methods.split(",")) if methods else set()
+        if kinds & set(INDEPENDENT):
+            out[vocabulary].add(code)
+        elif "implied" in kinds:
+            implied.append((vocabulary, code, evidence or []))
+    for vocabulary, code, evidence in implied:
+        if any(e.get("method") == "implied" and e.get("detail", {}).get("target") in out["sdg_target"]
+               for e in evidence):
+            out[vocabulary].add(code)
+    return out
+
+
+def _declared_codes(tags: list[tuple[str, str]], vocabulary: str) -> set[str]:
+    if vocabulary == "sdg_goal":  # a declared target declares its goal too
+        return {g for v, c in tags if v in ("sdg_goal", "sdg_target") and (g := goal_of(c))}
+    return {c for v, c in tags if v == vocabulary}
+
+
+def iter_disagreements(session: Session, *, vocabulary: str = "sdg_goal", item_type: Optional[str] = None,
+                       page: int = 1000) -> Iterator[dict]:
+    """Classified items with declared ``vocabulary`` codes whose predicted codes differ.
+
+    For ``sdg_goal`` the declared goals include the goals of declared targets; predicted codes are those
+    resting on the text, not on the declared tag itself (see ``_independent``).  Yields
+    ``{"item_type", "item_id", "declared", "predicted", "only_declared", "only_predicted"}``
+    (sorted code lists), paging through the store so memory stays flat.
+    """
+    source_vocabs = ("sdg_goal", "sdg_target") if vocabulary == "sdg_goal" else (vocabulary,)
+    key = tuple_(ItemTag.item_type, ItemTag.item_id)
+    after: Optional[tuple[str, str]] = None
+    while True:
+        stmt = select(ItemTag.item_type, ItemTag.item_id).where(ItemTag.vocabulary.in_(source_vocabs))
+        if item_type:
+            stmt = stmt.where(ItemTag.item_type == item_type)
+        if after:
+            stmt = stmt.where(key > tuple_(*after))
+        items = session.execute(stmt.distinct().order_by(ItemTag.item_type, ItemTag.item_id).limit(page)).all()
+        if not items:
+            return
+        after = tuple(items[-1])
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for t, i in items:
+            by_type[t].append(i)
+        for t, ids in by_type.items():
+            declared = _declared(session, t, ids, source_vocabs)
+            stored: dict[str, list] = defaultdict(list)
+            for item_id, *row in session.execute(
+                select(Classification.item_id, Classification.vocabulary, Classification.code,
+                       Classification.methods, Classification.evidence)
+                .where(Classification.item_type == t, Classification.item_id.in_(ids),
+                       Classification.vocabulary.in_((vocabulary, "sdg_target", NONE_VOCABULARY)))
+            ):
+                stored[item_id].append(row)
+            for item_id in ids:
+                if item_id not in stored:
+                    continue  # never classified
+                dec = _declared_codes(declared.get(item_id, []), vocabulary)
+                pred = _independent(stored[item_id]).get(vocabulary, set())
+                if dec and dec != pred:
+                    yield {"item_type": t, "item_id": item_id, "declared": _sorted(dec), "predicted": _sorted(pred),
+                           "only_declared": _sorted(dec - pred), "only_predicted": _sorted(pred - dec)}
+
+
+def disagreements(session: Session, *, vocabulary: str = "sdg_goal", item_type: Optional[str] = None,
+                  limit: Optional[int] = 100) -> list[dict]:
+    """The first ``limit`` (None = all) items where declared and predicted codes differ (see iter_disagreements)."""
+    out = []
+    for d in iter_disagreements(session, vocabulary=vocabulary, item_type=item_type):
+        out.append(d)
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+# --------------------------------------------------------------------------- users' files
+def _code_key(code: str) -> tuple:
+    """Numeric order for SDG codes ("5.2" < "5.10" < "5.a" < "16.1"); other codes alphabetically."""
+    parts = code.split(".")
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
+
+
+def _sorted(codes: Iterable[str]) -> list[str]:
+    return sorted(codes, key=_code_key)
+
+
+XLSX_CELL_LIMIT = 32767  # characters Excel keeps in one cell
+
+
+def result_cells(result: Optional[Result], *, max_chars: Optional[int] = None) -> dict[str, str]:
+    """The five result columns for one text: sdg_goals, sdg_targets, themes (';'-joined), sdg_scores, evidence (JSON).
+
+    With ``max_chars`` (XLSX: 32,767), an evidence JSON longer than that keeps each evidence's method
+    and score but drops its details, and says so under ``"_details_dropped"``, so the cell stays valid JSON.
+    """
+    labels: list[Label] = result.labels if result else []
+    by_vocab: dict[str, dict[str, Label]] = defaultdict(dict)
+    for lab in labels:
+        by_vocab[lab.vocabulary][lab.code] = lab
+    goals = _sorted(by_vocab.get("sdg_goal", {}))
+    targets = _sorted(by_vocab.get("sdg_target", {}))
+    themes = sorted(code for v, labs in by_vocab.items() if not v.startswith("sdg_") for code in labs)
+    scores = {c: round(by_vocab["sdg_goal"][c].score, 4) for c in goals}
+    scores.update({c: round(by_vocab["sdg_target"][c].score, 4) for c in targets})
+    evidence = {lab.code: {"vocabulary": lab.vocabulary, "score": round(lab.score, 4),
+                           "evidence": [_evidence_dict(e) for e in lab.evidence]} for lab in labels}
+    evidence_json = json.dumps(evidence, ensure_ascii=False, default=str)
+    if max_chars is not None and len(evidence_json) > max_chars:
+        slim = {code: {**entry, "evidence": [{"method": e["method"], "score": e["score"]} for e in entry["evidence"]]}
+                for code, entry in evidence.items()}
+        slim["_details_dropped"] = f"the full evidence has {len(evidence_json)} characters, over the cell limit"
+        evidence_json = json.dumps(slim, ensure_ascii=False)
+    return {
+        "sdg_goals": ";".join(goals),
+        "sdg_targets": ";".join(targets),
+        "themes": ";".join(themes),
+        "sdg_scores": json.dumps(scores, ensure_ascii=False),
+        "evidence": evidence_json,
+    }
+
+
+def classify_file(in_path: str | Path, out_path: str | Path, text_column: str, *, batch_size: int = 512,
+                  progress: Optional[Callable[[int], None]] = None) -> dict:
+    """Write ``out_path`` (CSV, or XLSX by suffix) = the input columns + the five result columns.
+
+    Streams ``batch_size`` rows at a time.  Input columns named like a result column are replaced.
+    Raises ``TableError`` for an unreadable file or a missing ``text_column`` (naming the columns found).
+    Returns ``{"rows", "classified", "seconds"}``; ``progress(n)`` is called with rows done per batch.
+    """
+    from .classify import classify_texts
+
+    start = time.perf_counter()
+    table = read_table(in_path)
+    if text_column not in table.columns:
+        raise TableError(f"{table.name}: no column '{text_column}' (columns found: "
+                         f"{', '.join(repr(c) for c in table.columns if c) or 'none'})")
+    col = table.columns.index(text_column)
+    keep = [i for i, c in enumerate(table.columns) if c not in RESULT_COLUMNS]
+    counts = {"rows": 0, "classified": 0}
+    with TableWriter(out_path, [table.columns[i] for i in keep] + list(RESULT_COLUMNS)) as writer:
+        limit = XLSX_CELL_LIMIT if writer.xlsx else None
+        def flush(batch: list[list[Any]]) -> None:
+            texts = ["" if r[col] is None else str(r[col]).strip() for r in batch]
+            todo = [i for i, t in enumerate(texts) if t]
+            results: list[Optional[Result]] = [None] * len(batch)
+            if todo:  # empty cells get empty result columns without asking the classifier
+                found = classify_texts([texts[i] for i in todo], batch_size=batch_size)
+                for i, res in zip(todo, found, strict=True):
+                    results[i] = res
+            for cells, res in zip(batch, results):
+                extra = result_cells(res, max_chars=limit)
+                writer.write([cells[i] for i in keep] + [extra[c] for c in RESULT_COLUMNS])
+            counts["rows"] += len(batch)
+            counts["classified"] += len(todo)
+            if progress:
+                progress(len(batch))
+
+        batch: list[list[Any]] = []
+        for _row, cells in table.rows:
+            batch.append(cells)
+            if len(batch) >= batch_size:
+                flush(batch)
+                batch = []
+        if batch:
+            flush(batch)
+    counts["seconds"] = round(time.perf_counter() - start, 3)
+    return counts

@@ -1,0 +1,255 @@
+"""Assign SDG goals, SDG targets and UPR Info themes to texts, each label with the evidence behind it.
+
+Sources of evidence (``Evidence.method``), each with its own score in [0, 1]:
+
+- ``lexicon``   a query of the Aurora or the curated human-rights lexicon is true for the text (matched phrases with
+  character spans and the query id); score = ``classify_weight_lexicon_hr`` / ``_aurora`` per hit;
+- ``model``     the TF-IDF + logistic-regression model (``matcher.model``): weight x probability, with the top
+  contributing terms; probabilities under ``classify_model_floor`` are not recorded;
+- ``crosswalk`` a theme of the text (predicted, or declared) links to the target in crosswalk_theme_sdg.csv:
+  ``classify_weight_crosswalk_curated``/``_inferred`` x theme score; on goals, ``classify_weight_crosswalk_goal``
+  x theme score x the share of the theme's links that fall in that goal;
+- ``implied``   a target candidate's score x ``classify_weight_implied`` on its goal;
+- ``declared``  the source said so (``declared`` pairs): kept as declared, score ``classify_weight_declared``.
+
+Scoring rule: a label's score is the noisy-OR of its evidence, ``1 - prod(1 - s_i)``; targets are scored first,
+goals then include the implied evidence of their strongest target candidate; a predicted label is kept when its score reaches
+``classify_{goal,target,theme}_threshold``; a declared label is always kept.  A text may get a goal without a
+target, or nothing.
+
+Rules applied to target evidence before scoring (link on the measure a text asks for, not on a shared word):
+15.7 (wildlife trafficking) needs a wildlife word; when the text names FGM, 5.2 needs a violence word outside the
+FGM phrase (FGM is 5.3); targets about support *to* developing countries (all of 17, 10.a/10.b, 4.b/4.c, the
+"means of implementation" letters) need words of international cooperation.  Texts detected as French or Spanish
+are classified with the English resources (few hits; proper FR/ES support comes later) and carry
+``Result.language``.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from functools import lru_cache
+from typing import Optional
+
+import numpy as np
+
+from .crosswalks import theme_targets
+from .labels import Evidence, Label, Result
+from .lexicon import Lexicon
+from .model import TextModel, default_model
+from .settings import Settings, get_settings
+from .taxonomy import goal_of, normalise_goal, normalise_target, theme_code
+
+WILDLIFE = re.compile(r"wildlife|species|flora\b|fauna|poach|ivory|rhino|elephant|pangolin|timber|logging|\bcites\b",
+                      re.I)
+FGM = re.compile(r"female genital (?:mutilation|cutting)(?:/cutting)?|genital (?:mutilation|cutting)|female circumcision|"
+                 r"\bfgm(?:/c)?\b", re.I)
+VIOLENCE = re.compile(r"violen|abuse|rape|traffick|sexual exploitation|battered|femicide|harass", re.I)
+INTERNATIONAL = re.compile(
+    r"international (?:co-?operation|assistance|communit|support|partner|donor|financ|aid)|developing countr|"
+    r"least developed|small island|\bldcs?\b|\bsids\b|official development assistance|\boda\b|donor|"
+    r"technical (?:assistance|co-?operation)|development (?:aid|assistance|partner|co-?operation)|foreign aid|"
+    r"south-south|triangular|bilateral|multilateral|debt (?:relief|sustainab)|humanitarian aid|"
+    r"global partnership|\b0\.7\s*(?:per ?cent|%)|gross national (?:income|product)|aid for trade|"
+    r"coop[ée]ration internationale|cooperaci[oó]n internacional|pays en d[ée]veloppement|pa[ií]ses en desarrollo", re.I)
+# targets that speak of support to (or the voice of) developing countries
+SUPPORT_TARGETS = frozenset(
+    {"1.a", "2.a", "2.b", "3.b", "3.c", "4.b", "4.c", "6.a", "7.a", "7.b", "8.a", "9.a", "9.b", "10.a", "10.b",
+     "11.c", "12.a", "13.a", "13.b", "14.7", "15.a", "15.b", "16.8"}
+    | {f"17.{i}" for i in range(1, 20)})
+
+_STOPWORDS = {
+    "en": {"the", "and", "of", "to", "in", "for", "on", "with", "that", "is", "by", "as", "are", "its", "all", "be"},
+    "fr": {"le", "la", "les", "des", "et", "du", "de", "pour", "dans", "sur", "une", "un", "aux", "au", "est", "qui",
+           "en", "par", "à", "l", "d"},
+    "es": {"el", "la", "los", "las", "y", "del", "de", "para", "en", "con", "una", "un", "por", "que", "se", "al",
+           "su", "sus", "es"},
+}
+_TOKENS = re.compile(r"[a-zà-öø-ÿ]+", re.I)
+
+
+def detect_language(text: str) -> str:
+    """"en", "fr" or "es" by the share of each language's stop words among the words (ties and short texts: en)."""
+    words = _TOKENS.findall(text.lower())
+    if not words:
+        return "en"
+    counts = {lang: sum(w in sw for w in words) for lang, sw in _STOPWORDS.items()}
+    best = max(("fr", "es"), key=lambda lg: counts[lg])
+    return best if counts[best] > counts["en"] and counts[best] >= 2 else "en"
+
+
+@lru_cache(maxsize=1)
+def _theme_links() -> dict:
+    cache = {}
+    for row in __import__("mappings").table("uprinfo_issues.csv"):
+        links = theme_targets(row["id"])
+        goals: dict[str, int] = defaultdict(int)
+        for t, _, _ in links:
+            goals[goal_of(t)] += 1
+        cache[row["id"]] = (links, {g: n / len(links) for g, n in goals.items()} if links else {})
+    return cache
+
+
+@lru_cache(maxsize=None)
+def _lexicon_target(code: str) -> Optional[str]:
+    """Canonical target of a lexicon query ("3c" -> "3.c"); "13.0" (a goal-wide Aurora query) stays "13.0"."""
+    m = re.fullmatch(r"(\d{1,2})\.?([a-z]|\d{1,2})", code.strip().lower())
+    if not m:
+        return None
+    if m[2] == "0":
+        return f"{m[1]}.0" if normalise_goal(m[1]) else None
+    return normalise_target(f"{m[1]}.{m[2]}")
+
+
+def _noisy_or(scores) -> float:
+    return 1.0 - math.prod(1.0 - min(max(s, 0.0), 1.0) for s in scores)
+
+
+def _allowed(target: str, text: str, fgm_only: Optional[bool]) -> bool:
+    if target == "15.7":
+        return bool(WILDLIFE.search(text))
+    if target == "5.2" and fgm_only:
+        return False
+    if target in SUPPORT_TARGETS:
+        return bool(INTERNATIONAL.search(text))
+    return True
+
+
+def classify_texts(texts: list[str], *, declared: list[list[tuple[str, str]]] | None = None, batch_size: int = 512,
+                   model: TextModel | None = None, settings: Settings | None = None,
+                   lexicon: Lexicon | None = None) -> list[Result]:
+    """Goals, targets and themes of each text with scores in [0, 1] and evidence; one Result per text, in order.
+
+    ``declared[i]`` lists (vocabulary, code) tags the source gave text i (sdg_goal, sdg_target, uprinfo): they are
+    kept as declared labels beside the predictions.  ``model``/``settings``/``lexicon`` default to the shipped ones
+    (evaluation passes a model trained on one fold).
+    """
+    model = model or default_model()
+    settings = settings or get_settings()
+    lexicon = lexicon or Lexicon.load()
+    if declared is not None and len(declared) != len(texts):
+        raise ValueError(f"declared has {len(declared)} entries for {len(texts)} texts")
+    out: list[Result] = []
+    for start in range(0, len(texts), batch_size):
+        chunk = ["" if t is None else str(t) for t in texts[start:start + batch_size]]
+        decl = declared[start:start + batch_size] if declared is not None else [[] for _ in chunk]
+        out.extend(_classify_batch(chunk, decl, model, settings, lexicon))
+    return out
+
+
+def _classify_batch(texts, declared, model: TextModel, s: Settings, lexicon: Lexicon) -> list[Result]:
+    X = model.transform(texts)
+    probs = {head: model.predict(X, head) for head in model.labels}
+    hits_all = list(lexicon.match_many(texts))
+    results = []
+    for i, text in enumerate(texts):
+        results.append(_one(i, text, declared[i] or [], hits_all[i], X, probs, model, s))
+    return results
+
+
+def _one(i, text, declared, hits, X, probs, model: TextModel, s: Settings) -> Result:
+    ev: dict[tuple[str, str], list[Evidence]] = defaultdict(list)
+    decl = set()
+    for vocab, code in declared:
+        norm = {"sdg_goal": normalise_goal, "sdg_target": normalise_target,
+                "uprinfo": lambda c: theme_code("uprinfo", c)}.get(vocab, lambda c: None)(code)
+        if norm:
+            decl.add((vocab, norm))
+            ev[(vocab, norm)].append(Evidence("declared", s.classify_weight_declared, {"as_given": code}))
+
+    # themes: model, then declared
+    theme_scores: dict[str, float] = {}
+    for j, code, p in _above(model, probs, "uprinfo", i, s.classify_theme_threshold):
+        ev[("uprinfo", code)].append(Evidence("model", round(p, 4), {"terms": _terms(model, X, i, "uprinfo", code, s)}))
+        theme_scores[code] = p
+    for vocab, code in decl:
+        if vocab == "uprinfo":
+            theme_scores[code] = max(theme_scores.get(code, 0.0), s.classify_weight_declared)
+
+    # target evidence
+    fgm_only = None
+    if FGM.search(text):
+        fgm_only = not VIOLENCE.search(FGM.sub(" ", text))
+    tev: dict[str, list[Evidence]] = defaultdict(list)
+    goal_lex: dict[str, list[Evidence]] = defaultdict(list)
+    for h in hits:
+        w = s.classify_weight_lexicon_hr if h.source == "hr_lexicon" else s.classify_weight_lexicon_aurora
+        target = _lexicon_target(h.target)
+        if target is None:
+            continue
+        (goal_lex[target[:-2]] if target.endswith(".0") else tev[target]).append(Evidence("lexicon", w, {
+            "query_id": h.query_id, "source": h.source,
+            "phrases": [{"text": sp.text, "start": sp.start_char, "end": sp.end_char, "phrase": sp.phrase}
+                        for sp in h.spans]}))
+    for j, code, p in _above(model, probs, "sdg_target", i, s.classify_model_floor):
+        tev[code].append(Evidence("model", round(p * s.classify_weight_model_target, 4), {"probability": round(p, 4)}))
+    goal_xw: dict[str, list[Evidence]] = defaultdict(list)
+    for theme, tscore in theme_scores.items():
+        links, shares = _theme_links().get(theme, ((), {}))
+        for target, basis, rationale in links:
+            w = s.classify_weight_crosswalk_curated if basis == "curated" else s.classify_weight_crosswalk_inferred
+            tev[target].append(Evidence("crosswalk", round(w * tscore, 4),
+                                        {"theme": theme, "basis": basis, "rationale": rationale}))
+        for goal, share in shares.items():
+            goal_xw[goal].append(Evidence("crosswalk", round(s.classify_weight_crosswalk_goal * tscore * share, 4),
+                                          {"theme": theme, "share_of_links": round(share, 3)}))
+
+    target_scores: dict[str, float] = {}
+    for target, evs in tev.items():
+        if goal_of(target) is None or not _allowed(target, text, fgm_only):
+            continue
+        sc = _noisy_or(e.score for e in evs)
+        target_scores[target] = sc
+        if sc >= s.classify_target_threshold or ("sdg_target", target) in decl:
+            ev[("sdg_target", target)].extend(evs)
+    for vocab, code in decl:
+        if vocab == "sdg_target":
+            target_scores[code] = max(target_scores.get(code, 0.0), s.classify_weight_declared)
+
+    # goals: model + implied by targets + crosswalk + declared
+    gev: dict[str, list[Evidence]] = defaultdict(list)
+    for j, code, p in _above(model, probs, "sdg_goal", i, s.classify_model_floor):
+        gev[code].append(Evidence("model", round(p * s.classify_weight_model_goal, 4), {"probability": round(p, 4)}))
+    best: dict[str, tuple[float, str]] = {}
+    for target, sc in target_scores.items():
+        g = goal_of(target)
+        if sc > best.get(g, (-1.0, ""))[0]:
+            best[g] = (sc, target)
+    # only the strongest target speaks for its goal: many weak crosswalk targets must not add up to a goal
+    for g, (sc, target) in best.items():
+        gev[g].append(Evidence("implied", round(sc * s.classify_weight_implied, 4), {"target": target}))
+    for goal, evs in list(goal_xw.items()) + list(goal_lex.items()):
+        gev[goal].extend(evs)
+    goal_scores = {}
+    for goal, evs in gev.items():
+        sc = _noisy_or(e.score for e in evs)
+        if sc >= s.classify_goal_threshold or ("sdg_goal", goal) in decl:
+            goal_scores[goal] = sc
+            ev[("sdg_goal", goal)].extend(evs)
+
+    labels = []
+    for (vocab, code), evs in ev.items():
+        if vocab == "sdg_goal" and code not in goal_scores and (vocab, code) not in decl:
+            continue
+        sc = _noisy_or(e.score for e in evs)
+        if vocab == "sdg_goal" and any(e.method == "model" for e in evs):
+            for e in evs:
+                if e.method == "model" and "terms" not in e.detail:
+                    e.detail["terms"] = _terms(model, X, i, "sdg_goal", code, s)
+        labels.append(Label(vocab, code, round(sc, 4), evs))
+    labels.sort(key=lambda lab: (("sdg_goal", "sdg_target", "uprinfo").index(lab.vocabulary), -lab.score, lab.code))
+    return Result(labels, model.version, detect_language(text))
+
+
+def _above(model: TextModel, probs, head: str, i: int, floor: float):
+    """(column, label, probability) of a head's labels with probability >= floor for text i."""
+    if head not in probs:
+        return []
+    row = probs[head][i]
+    labels = model.labels[head]
+    return [(int(j), labels[j], float(row[j])) for j in np.flatnonzero(row >= floor)]
+
+
+def _terms(model: TextModel, X, i, head, code, s: Settings) -> list[list]:
+    return [[t, w] for t, w in model.top_terms(X, i, head, code, s.classify_top_terms)]

@@ -1,0 +1,158 @@
+"""Measure the classifier on held-apart splits of the shipped data (never on what the model in use trained on).
+
+Splits (``evaluate()`` runs all four; each retrains the text model without its test texts, the lexicons and
+crosswalks are fixed):
+
+- ``labelled_sentences``: 5-fold cross-validation of the whole classifier on the 2,567 labelled sentences
+  (goal level; the closest shipped proxy for 2-4 sentence paragraphs of development reports);
+- ``uprinfo``: UPR Info recommendations, train on sessions 1-13, test on 14-17 (theme level);
+- ``slovenia``: OHCHR's SDG goals of Slovenia's recommendations (cycles 3-4; weak labels; never trained on);
+- ``uninfo``: UN INFO sub-outputs of one fifth of the countries (by a stable hash), trained on the rest
+  (goal and target level, against the targets the plans declared).
+
+Scores are judged per (text, label) pair: micro precision/recall/F1 pool all pairs; macro averages the per-label
+F1 (and P, R) over the labels present in the gold standard.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections import Counter
+from typing import Callable, Optional
+
+from .classify import classify_texts
+from .model import Example, TRAIN_SOURCES, fit, load_examples
+from .settings import Settings, get_settings
+
+LEVELS = ("sdg_goal", "sdg_target", "uprinfo")
+TARGETS = {("labelled_sentences", "sdg_goal"): (0.83, 0.88), ("uprinfo", "uprinfo"): (0.75, None),
+           ("slovenia", "sdg_goal"): (0.75, None)}
+
+
+def scores(gold: list[set[str]], pred: list[set[str]]) -> dict[str, float]:
+    """Micro and macro precision/recall/F1 of predicted label sets against gold label sets (per pair)."""
+    tp, fp, fn = Counter(), Counter(), Counter()
+    for g, p in zip(gold, pred):
+        for c in p & g:
+            tp[c] += 1
+        for c in p - g:
+            fp[c] += 1
+        for c in g - p:
+            fn[c] += 1
+    T, F, N = sum(tp.values()), sum(fp.values()), sum(fn.values())
+    out = {"micro_p": _div(T, T + F), "micro_r": _div(T, T + N)}
+    out["micro_f1"] = _f1(out["micro_p"], out["micro_r"])
+    labels = sorted({c for g in gold for c in g})
+    ps = [_div(tp[c], tp[c] + fp[c]) for c in labels]
+    rs = [_div(tp[c], tp[c] + fn[c]) for c in labels]
+    out["macro_p"] = _div(sum(ps), len(labels))
+    out["macro_r"] = _div(sum(rs), len(labels))
+    out["macro_f1"] = _div(sum(_f1(p, r) for p, r in zip(ps, rs)), len(labels))
+    out["texts"], out["labels"], out["gold_pairs"], out["pred_pairs"] = len(gold), len(labels), T + N, T + F
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
+
+
+def _div(a: float, b: float) -> float:
+    return a / b if b else 0.0
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def _sample(items: list, n: Optional[int], seed: int = 0) -> list:
+    if n is None or len(items) <= n:
+        return list(items)
+    rng = random.Random(seed)
+    return sorted(rng.sample(list(items), n), key=items.index) if n < 200 else [items[i] for i in
+                                                                                 sorted(rng.sample(range(len(items)), n))]
+
+
+def _training(exclude_source: str = "", keep: Callable[[Example], bool] = lambda e: True,
+              sample: Optional[int] = None) -> list[Example]:
+    out = []
+    for s in TRAIN_SOURCES:
+        if s == exclude_source:
+            continue
+        out += _sample(list(load_examples(s)), sample)
+    return [e for e in out if keep(e)]
+
+
+def _run(test: list[Example], train: list[Example], levels, settings: Settings) -> dict:
+    model = fit(train, "eval")
+    results = classify_texts([e.text for e in test], model=model, settings=settings)
+    out = {}
+    for level in levels:
+        gold = [set(e.labels.get(level, ())) for e in test]
+        out[level] = scores(gold, [set(r.codes(level)) for r in results])
+    return out
+
+
+def _stable_fold(key: str, k: int) -> int:
+    return int(hashlib.sha256(key.encode()).hexdigest(), 16) % k
+
+
+def evaluate(*, folds: int = 5, sample: Optional[int] = None, settings: Optional[Settings] = None,
+             splits: tuple[str, ...] = ("labelled_sentences", "uprinfo", "slovenia", "uninfo")) -> dict:
+    """Scores per split and level: {split: {level: {micro_p, micro_r, micro_f1, macro_*, texts, ...}, seconds}}.
+
+    ``sample`` caps the examples drawn from each source (train and test alike; for quick runs and tests).
+    """
+    settings = settings or get_settings()
+    report: dict = {}
+    if "labelled_sentences" in splits:
+        t0 = time.perf_counter()
+        sents = _sample(list(load_examples("labelled_sentences")), sample)
+        order = list(range(len(sents)))
+        random.Random(0).shuffle(order)
+        fold_of = {i: n % folds for n, i in enumerate(order)}
+        gold, pred = [], []
+        base = _training("labelled_sentences", sample=sample)
+        for k in range(folds):
+            test = [e for i, e in enumerate(sents) if fold_of[i] == k]
+            train = base + [e for i, e in enumerate(sents) if fold_of[i] != k]
+            model = fit(train, "eval")
+            res = classify_texts([e.text for e in test], model=model, settings=settings)
+            gold += [set(e.labels["sdg_goal"]) for e in test]
+            pred += [set(r.codes("sdg_goal")) for r in res]
+        report["labelled_sentences"] = {"sdg_goal": scores(gold, pred), "seconds": round(time.perf_counter() - t0, 1)}
+    if "uprinfo" in splits:
+        t0 = time.perf_counter()
+        upr = list(load_examples("uprinfo"))
+        test = _sample([e for e in upr if int(e.group) >= 14], sample)
+        train = _training("uprinfo", sample=sample) + _sample([e for e in upr if int(e.group) <= 13], sample)
+        report["uprinfo"] = {**_run(test, train, ("uprinfo",), settings), "seconds": round(time.perf_counter() - t0, 1)}
+    if "slovenia" in splits:
+        t0 = time.perf_counter()
+        test = _sample(list(load_examples("slovenia")), sample)
+        report["slovenia"] = {**_run(test, _training(sample=sample), ("sdg_goal",), settings),
+                              "seconds": round(time.perf_counter() - t0, 1)}
+    if "uninfo" in splits:
+        t0 = time.perf_counter()
+        uni = list(load_examples("uninfo"))
+        test = _sample([e for e in uni if _stable_fold(e.group, 5) == 0], sample)
+        train = _training(keep=lambda e: not (e.source == "uninfo" and _stable_fold(e.group, 5) == 0), sample=sample)
+        report["uninfo"] = {**_run(test, train, ("sdg_goal", "sdg_target"), settings),
+                            "seconds": round(time.perf_counter() - t0, 1)}
+    return report
+
+
+def format_report(report: dict) -> str:
+    """The evaluation as a plain-text table (one row per split and level, issue targets beside)."""
+    head = f"{'split':<20}{'level':<12}{'texts':>6}  {'micro P':>7} {'micro R':>7} {'micro F1':>8}  " \
+           f"{'macro P':>7} {'macro R':>7} {'macro F1':>8}  target"
+    lines = [head, "-" * len(head)]
+    for split, levels in report.items():
+        for level, m in levels.items():
+            if not isinstance(m, dict):
+                continue
+            tgt = TARGETS.get((split, level))
+            note = ""
+            if tgt:
+                note = f"micro F1 >= {tgt[0]:.2f}" + (f", P >= {tgt[1]:.2f}" if tgt[1] else "")
+                ok = m["micro_f1"] >= tgt[0] and (tgt[1] is None or m["micro_p"] >= tgt[1])
+                note += " (met)" if ok else " (not met)"
+            lines.append(f"{split:<20}{level:<12}{m['texts']:>6}  {m['micro_p']:>7.3f} {m['micro_r']:>7.3f} "
+                         f"{m['micro_f1']:>8.3f}  {m['macro_p']:>7.3f} {m['macro_r']:>7.3f} {m['macro_f1']:>8.3f}  {note}")
+    return "\n".join(lines)

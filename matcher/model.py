@@ -1,0 +1,272 @@
+"""Learned layer of the classifier: TF-IDF + one-vs-rest logistic regression, trained on data shipped in the repo.
+
+Heads (each multi-label, probabilities in [0, 1] from the logistic link):
+- ``sdg_goal``   17 goals: labelled sentences, UN target texts, SDG target/indicator titles, UN INFO sub-outputs
+  and IATI activities with their declared goals;
+- ``uprinfo``    54 UPR Info issues: UPR Info recommendations, sessions 1-17;
+- ``sdg_target`` targets with at least ``MIN_TARGET_EXAMPLES`` examples: target/indicator titles, UN INFO
+  sub-outputs and IATI activities with declared targets (thin data: weak evidence, weighted low by classify).
+
+Text features: lower-cased words, each replaced by its lookup lemma (spacy-lookups-data table, nothing
+downloaded), English stop words dropped, word 1-2-grams, sublinear tf, min_df 2.  Training is deterministic
+(liblinear, fixed seed; inputs in file order) and takes a few seconds; the fitted model is pickled in the user
+cache dir (``$XDG_CACHE_HOME/upr-align`` or ``~/.cache/upr-align``) under ``MODEL_VERSION``, which hashes the
+training files and ``CODE_VERSION``, so a change to either retrains.  Nothing touches the network.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import os
+import pickle
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Iterable, Optional
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.preprocessing import MultiLabelBinarizer
+
+from mappings import DATA_DIR, table
+
+CODE_VERSION = "tfidf-lr-1"
+SEED = 0
+TRAINING_DIR = DATA_DIR / "training"
+TRAINING_FILES = ("labelled_sentences.csv", "target_texts.csv", "uprinfo_recommendations.csv.gz",
+                  "uninfo_suboutputs.csv", "iati_sdg_activities.csv")
+HEADS = ("sdg_goal", "uprinfo", "sdg_target")
+MIN_TARGET_EXAMPLES = 4
+# C per head: the theme head has 30k examples and can afford a looser fit than the small SDG heads
+HEAD_C = {"sdg_goal": 8.0, "uprinfo": 8.0, "sdg_target": 8.0}
+_WORD = re.compile(r"[a-z][a-z0-9]*(?:['-][a-z0-9]+)*")
+_STOP = frozenset(ENGLISH_STOP_WORDS) | {"s", "shall", "ensure", "take", "measure", "continue", "state"}
+
+
+@dataclass
+class Example:
+    """One shipped training text with its labels per head and the group it came from (for held-apart splits)."""
+
+    text: str
+    source: str
+    labels: dict[str, tuple[str, ...]]
+    group: str = ""
+
+
+# --------------------------------------------------------------------------- analyzer
+@lru_cache(maxsize=1)
+def _lemma_table() -> dict[str, str]:
+    path = resources.files("spacy_lookups_data") / "data" / "en_lemma_lookup.json.gz"
+    return json.loads(gzip.decompress(path.read_bytes()))
+
+
+class Analyzer:
+    """Callable text -> features (lemma unigrams and bigrams); picklable, with a per-word lemma cache."""
+
+    def __init__(self):
+        self._cache: dict[str, Optional[str]] = {}
+
+    def __getstate__(self):
+        return {}
+
+    def __setstate__(self, state):
+        self._cache = {}
+
+    def lemmas(self, text: str) -> list[str]:
+        """Lemmas of the content words of a text, in order (stop words dropped)."""
+        cache, out = self._cache, []
+        for w in _WORD.findall(text.lower()):
+            lem = cache.get(w, 0)
+            if lem == 0:
+                lem = _lemma_table().get(w, w)
+                lem = cache[w] = None if (w in _STOP or lem in _STOP or len(lem) < 2) else lem
+            if lem is not None:
+                out.append(lem)
+        return out
+
+    def __call__(self, text: str) -> list[str]:
+        lem = self.lemmas(text)
+        return lem + [f"{a} {b}" for a, b in zip(lem, lem[1:])]
+
+
+# --------------------------------------------------------------------------- shipped data
+def _rows(name: str) -> list[dict[str, str]]:
+    path = TRAINING_DIR / name
+    raw = path.read_bytes()
+    if name.endswith(".gz"):
+        raw = gzip.decompress(raw)
+    return list(csv.DictReader(io.StringIO(raw.decode("utf-8"))))
+
+
+def _split(cell: str) -> tuple[str, ...]:
+    return tuple(c for c in (cell or "").split(";") if c)
+
+
+@lru_cache(maxsize=None)
+def load_examples(source: str) -> tuple[Example, ...]:
+    """Examples of one shipped source: labelled_sentences, target_texts, sdg_titles, uprinfo, uninfo, iati, slovenia."""
+    if source in ("labelled_sentences", "target_texts"):
+        return tuple(Example(r["text"], source, {"sdg_goal": (r["goal"],)}, str(i))
+                     for i, r in enumerate(_rows(f"{source}.csv")))
+    if source == "sdg_titles":
+        out = [Example(r["title_en"], source, {"sdg_goal": (r["goal"],), "sdg_target": (r["code"],)}, r["code"])
+               for r in table("sdg_targets.csv")]
+        out += [Example(r["title_en"], source, {"sdg_goal": (r["goal"],), "sdg_target": (r["target"],)}, r["code"])
+                for r in table("sdg_indicators.csv")]
+        return tuple(out)
+    if source == "uprinfo":
+        return tuple(Example(r["text"], source, {"uprinfo": _split(r["issues"])}, r["session"])
+                     for r in _rows("uprinfo_recommendations.csv.gz"))
+    if source in ("uninfo", "iati"):
+        name = "uninfo_suboutputs.csv" if source == "uninfo" else "iati_sdg_activities.csv"
+        key = "country" if source == "uninfo" else "identifier"
+        return tuple(Example(r["text"], source, {"sdg_goal": _split(r["goals"]), "sdg_target": _split(r["targets"])},
+                             r[key]) for r in _rows(name))
+    if source == "slovenia":  # evaluation only: never passed to fit() by this package
+        return tuple(Example(r["text"], source, {"sdg_goal": _split(r["goals"])}, r["cycle"])
+                     for r in _rows("slovenia_ohchr_goals.csv"))
+    raise ValueError(f"unknown training source {source!r}")
+
+
+TRAIN_SOURCES = ("labelled_sentences", "target_texts", "sdg_titles", "uninfo", "iati", "uprinfo")
+
+
+def default_examples() -> list[Example]:
+    """Every example the shipped model trains on (Slovenia is held out for evaluation)."""
+    return [e for s in TRAIN_SOURCES for e in load_examples(s)]
+
+
+# --------------------------------------------------------------------------- model
+@dataclass
+class TextModel:
+    """A fitted vectorizer and one one-vs-rest classifier per head (labels in ``labels[head]``)."""
+
+    version: str
+    vectorizer: TfidfVectorizer
+    classifiers: dict[str, OneVsRestClassifier]
+    labels: dict[str, list[str]]
+    _coef: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _terms: Optional[np.ndarray] = field(default=None, repr=False)
+
+    def transform(self, texts: Iterable[str]) -> sparse.csr_matrix:
+        """TF-IDF rows (L2-normalised) of texts."""
+        return self.vectorizer.transform(texts)
+
+    def predict(self, X: sparse.csr_matrix, head: str) -> np.ndarray:
+        """Probabilities, shape (n_texts, n_labels of head), each in [0, 1]."""
+        clf = self.classifiers.get(head)
+        if clf is None:
+            return np.zeros((X.shape[0], 0))
+        # one sparse x dense product for all labels: same numbers as clf.predict_proba, ~10x fewer calls
+        z = np.asarray(X @ self.coef(head).T) + self.intercept(head)
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def intercept(self, head: str) -> np.ndarray:
+        """Intercepts (n_labels,) of a head."""
+        return np.array([float(np.ravel(e.intercept_)[0]) for e in self.classifiers[head].estimators_])
+
+    def coef(self, head: str) -> np.ndarray:
+        """Dense coefficient matrix (n_labels, n_features) of a head (cached)."""
+        if head not in self._coef:
+            self._coef[head] = np.vstack([e.coef_.ravel() for e in self.classifiers[head].estimators_])
+        return self._coef[head]
+
+    def top_terms(self, X: sparse.csr_matrix, row: int, head: str, label: str, k: int = 5) -> list[tuple[str, float]]:
+        """The k features of text ``row`` that push ``label`` up most: (term, tfidf x coefficient), positive only."""
+        if self._terms is None:
+            self._terms = self.vectorizer.get_feature_names_out()
+        j = self.labels[head].index(label)
+        start, end = X.indptr[row], X.indptr[row + 1]
+        cols, vals = X.indices[start:end], X.data[start:end]
+        contrib = vals * self.coef(head)[j, cols]
+        order = np.argsort(-contrib, kind="stable")[:k]
+        return [(str(self._terms[cols[i]]), round(float(contrib[i]), 4)) for i in order if contrib[i] > 0]
+
+
+def _fit_head(X, labelsets: list[tuple[str, ...]], head: str, min_examples: int = 1):
+    counts: dict[str, int] = {}
+    for ls in labelsets:
+        for c in ls:
+            counts[c] = counts.get(c, 0) + 1
+    keep = sorted(c for c, n in counts.items() if n >= min_examples and n < len(labelsets))
+    if not keep:
+        return None, []
+    mlb = MultiLabelBinarizer(classes=keep)
+    Y = mlb.fit_transform([[c for c in ls if c in counts and counts[c] >= min_examples] for ls in labelsets])
+    clf = OneVsRestClassifier(LogisticRegression(solver="liblinear", C=HEAD_C[head], random_state=SEED,
+                                                 max_iter=200))
+    clf.fit(X, Y)
+    return clf, keep
+
+
+def fit(examples: list[Example], version: str = "adhoc") -> TextModel:
+    """Fit the vectorizer on all example texts and one classifier per head on the examples labelled for it."""
+    vec = TfidfVectorizer(analyzer=Analyzer(), sublinear_tf=True, min_df=2, dtype=np.float32)
+    X = vec.fit_transform([e.text for e in examples])
+    classifiers, labels = {}, {}
+    for head in HEADS:
+        idx = [i for i, e in enumerate(examples) if head in e.labels and e.labels[head]]
+        if not idx:
+            continue
+        clf, keep = _fit_head(X[idx], [examples[i].labels[head] for i in idx], head,
+                              MIN_TARGET_EXAMPLES if head == "sdg_target" else 1)
+        if clf is not None:
+            classifiers[head], labels[head] = clf, keep
+    return TextModel(version, vec, classifiers, labels)
+
+
+def data_hash() -> str:
+    """SHA-256 of the training files, the SDG title tables and CODE_VERSION: changes when any of them does."""
+    h = hashlib.sha256(CODE_VERSION.encode())
+    for name in TRAINING_FILES:
+        h.update((TRAINING_DIR / name).read_bytes())
+    for name in ("sdg_targets.csv", "sdg_indicators.csv"):
+        h.update((DATA_DIR / name).read_bytes())
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def model_version() -> str:
+    """``CODE_VERSION`` plus the first 12 hex digits of the training-data hash, e.g. ``tfidf-lr-1+3f2a...``."""
+    return f"{CODE_VERSION}+{data_hash()[:12]}"
+
+
+def cache_dir() -> Path:
+    """Where fitted models are cached: $UPR_ALIGN_CACHE_DIR, else $XDG_CACHE_HOME/upr-align, else ~/.cache/upr-align."""
+    if os.environ.get("UPR_ALIGN_CACHE_DIR"):
+        return Path(os.environ["UPR_ALIGN_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "upr-align"
+
+
+@lru_cache(maxsize=1)
+def default_model() -> TextModel:
+    """The model trained on all shipped training data: from the cache, else trained now and cached."""
+    version = model_version()
+    path = cache_dir() / f"model-{version.replace('+', '-')}.pkl"
+    if path.exists():
+        try:
+            with path.open("rb") as fh:
+                model = pickle.load(fh)
+            if isinstance(model, TextModel) and model.version == version:
+                return model
+        except Exception:  # a truncated or foreign cache file: retrain rather than fail
+            pass
+    model = fit(default_examples(), version)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        with tmp.open("wb") as fh:
+            pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+    except OSError:
+        pass  # read-only home: the model still works, it is just retrained next time
+    return model

@@ -1,0 +1,191 @@
+"""Plain tables in and out (CSV or XLSX), streamed, for commands that annotate a user's file.
+
+``read_table`` gives the header and the rows as lists (duplicate or empty header names survive, so
+the output can repeat the input columns exactly); ``TableWriter`` writes CSV (csv module) or XLSX
+(openpyxl write-only) with every text cell neutralised against formula injection.  Ingest readers
+have their own, stricter row reader in ``ingest/tabular.py``; matcher never imports ingest, hence
+this small one.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from .exports import safe_cell
+
+csv.field_size_limit(16 * 1024 * 1024)
+
+XLSX_MAGIC = b"PK\x03\x04"
+
+
+class TableError(ValueError):
+    """The file cannot be read as a table; the message names the file (and row where known)."""
+
+
+@dataclass
+class Table:
+    """A table being read: ``columns`` (header cells as written, stripped) and ``rows`` (lazy)."""
+
+    name: str
+    columns: list[str]
+    rows: Iterator[tuple[int, list[Any]]]  # (row number as a spreadsheet shows it, cells padded to the header)
+
+
+def is_xlsx(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(4) == XLSX_MAGIC
+
+
+def detect_encoding(path: Path) -> str:
+    """utf-8(-sig)/utf-16 by BOM; utf-8 if the whole file decodes; mac_roman for CR-only files; else cp1252."""
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as fh:  # 1 MiB steps: memory stays flat on big files
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                decoder.decode(chunk, final=False)
+        decoder.decode(b"", final=True)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if b"\r" in head and b"\n" not in head:
+        return "mac_roman"  # classic-Mac exports (UPR Info): CR line ends
+    return "cp1252"
+
+
+def read_table(path: str | Path, *, encoding: str | None = None) -> Table:
+    """Open a CSV or XLSX file (chosen by content) and return its header and a lazy row iterator.
+
+    Blank rows are skipped; short rows are padded with "" (CSV) or None (XLSX).  Raises
+    ``TableError`` for an empty, undecodable or damaged file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TableError(f"{path}: no such file")
+    if is_xlsx(path):
+        return _read_xlsx(path)
+    return _read_csv(path, encoding or detect_encoding(path))
+
+
+def _read_csv(path: Path, encoding: str) -> Table:
+    fh = open(path, encoding=encoding, errors="strict", newline="")
+    reader = csv.reader(fh)
+    try:
+        header = next(reader, None)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        fh.close()
+        raise TableError(f"{path.name}: row 1: cannot read the header ({exc})") from None
+    if not header or not any(h.strip() for h in header):
+        fh.close()
+        raise TableError(f"{path.name}: the file has no header row")
+    columns = [h.strip().lstrip("\ufeff") for h in header]
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        line = 1
+        try:
+            for line, values in enumerate(reader, start=2):
+                if not any(v.strip() for v in values):
+                    continue
+                yield line, values + [""] * (len(columns) - len(values))
+        except UnicodeDecodeError as exc:
+            raise TableError(f"{path.name}: row {line + 1}: not valid {encoding} text ({exc.reason})") from None
+        except csv.Error as exc:
+            raise TableError(f"{path.name}: row {line + 1}: malformed CSV: {exc}") from None
+        finally:
+            fh.close()
+
+    return Table(path.name, columns, rows())
+
+
+def _read_xlsx(path: Path) -> Table:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+        it = wb.worksheets[0].iter_rows(values_only=True)
+        header: list[Any] = []
+        for values in it:  # first non-empty row is the header
+            if any(v not in (None, "") for v in values):
+                header = list(values)
+                break
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError) as exc:
+        raise TableError(f"{path.name}: not a readable XLSX workbook (truncated or damaged?): {exc}") from None
+    if not header:
+        wb.close()
+        raise TableError(f"{path.name}: the first sheet has no header row")
+    columns = ["" if v is None else str(v).strip() for v in header]
+    while columns and not columns[-1]:
+        columns.pop()  # trailing empty header cells are formatting, not columns
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        n = 0
+        try:
+            for n, values in enumerate(it, start=2):
+                if not any(v not in (None, "") for v in values):
+                    continue
+                cells = list(values[: len(columns)])
+                yield n, cells + [None] * (len(columns) - len(cells))
+        except (zipfile.BadZipFile, EOFError, KeyError, OSError) as exc:
+            raise TableError(f"{path.name}: row {n + 1}: the workbook is damaged or truncated: {exc}") from None
+        finally:
+            wb.close()
+
+    return Table(path.name, columns, rows())
+
+
+class TableWriter:
+    """Write rows to ``path`` as XLSX (suffix .xlsx) or UTF-8 CSV; every text cell is formula-safe.
+
+    Use as a context manager: ``with TableWriter(path, columns) as w: w.write(cells)``.
+    """
+
+    def __init__(self, path: str | Path, columns: list[str]):
+        self.path = Path(path)
+        self.xlsx = self.path.suffix.lower() == ".xlsx"
+        self.columns = columns
+        self.rows = 0
+
+    def __enter__(self) -> "TableWriter":
+        if self.xlsx:
+            from openpyxl import Workbook
+
+            self._wb = Workbook(write_only=True)
+            self._ws = self._wb.create_sheet("classified")
+        else:
+            self._fh = open(self.path, "w", encoding="utf-8", newline="")
+            self._csv = csv.writer(self._fh)
+        self._write_raw(self.columns)
+        return self
+
+    def write(self, cells: list[Any]) -> None:
+        """One row, in the order of ``columns``."""
+        self._write_raw(cells)
+        self.rows += 1
+
+    def _write_raw(self, cells: list[Any]) -> None:
+        safe = [safe_cell(c) for c in cells]
+        if self.xlsx:
+            from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+            # control characters (e.g. vertical tab pasted from Word) are not allowed in XLSX cells
+            self._ws.append([ILLEGAL_CHARACTERS_RE.sub("", c) if isinstance(c, str) else c for c in safe])
+        else:
+            self._csv.writerow(["" if c is None else c for c in safe])
+
+    def __exit__(self, exc_type, *_exc) -> None:
+        if self.xlsx:
+            if exc_type is None:
+                self._wb.save(self.path)
+            else:
+                self._wb.close()
+        else:
+            self._fh.close()

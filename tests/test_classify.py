@@ -1,0 +1,118 @@
+"""Classifier engine (matcher.classify / model / evaluation): rules of issue #4, evidence, determinism, languages.
+
+No database.  Uses the shipped default model (trained from mappings/training on first use, then cached); the
+evaluation test trains small models on a sample.
+"""
+from __future__ import annotations
+
+import pytest
+
+from matcher.classify import classify_texts, detect_language
+from matcher.evaluation import evaluate, format_report, scores
+from matcher.model import default_model, model_version
+
+TRAFFICKING = "Take measures to combat trafficking in persons, especially women and children."
+FGM = "Adopt legislation prohibiting female genital mutilation and raise awareness in communities."
+DOMESTIC_EDU = "Provide scholarships to Roma pupils so that they complete secondary school."
+ODA = "Increase official development assistance to developing countries to reach 0.7 per cent of gross national income."
+
+
+@pytest.fixture(scope="module")
+def results():
+    texts = [TRAFFICKING, FGM, DOMESTIC_EDU, ODA, "", "The meeting was held on Tuesday."]
+    return dict(zip(["traffick", "fgm", "edu", "oda", "empty", "none"], classify_texts(texts)))
+
+
+def test_trafficking_in_persons_is_5_2_8_7_16_2_never_15_7(results):
+    targets = set(results["traffick"].codes("sdg_target"))
+    assert {"5.2", "8.7", "16.2"} <= targets
+    assert "15.7" not in targets
+    assert "trafficking" in results["traffick"].codes("uprinfo")
+    assert {"5", "8", "16"} <= set(results["traffick"].codes("sdg_goal"))
+
+
+def test_wildlife_trafficking_may_be_15_7():
+    res = classify_texts(["Combat poaching and trafficking of protected species of wildlife and fauna."])[0]
+    assert "15.7" in res.codes("sdg_target")
+
+
+def test_fgm_is_5_3_not_5_2(results):
+    targets = set(results["fgm"].codes("sdg_target"))
+    assert "5.3" in targets and "5.2" not in targets
+
+
+def test_support_to_developing_countries_needs_international_cooperation(results):
+    assert not {"4.b", "4.c", "10.a", "17.2", "17.9"} & set(results["edu"].codes("sdg_target"))
+    assert "4" in results["edu"].codes("sdg_goal")
+    assert "17" in results["oda"].codes("sdg_goal")
+    assert "17.2" in results["oda"].codes("sdg_target")
+
+
+def test_nothing_is_forced(results):
+    assert results["empty"].labels == []
+    assert results["none"].codes("sdg_target") == []
+
+
+def test_every_label_has_evidence_and_targets_imply_goals(results):
+    for res in results.values():
+        for lab in res.labels:
+            assert lab.evidence, lab
+            assert 0.0 <= lab.score <= 1.0
+            for ev in lab.evidence:
+                assert ev.method in {"lexicon", "model", "crosswalk", "declared", "implied"}
+                if ev.method == "lexicon":
+                    assert ev.detail["query_id"] and ev.detail["phrases"][0]["end"] > ev.detail["phrases"][0]["start"]
+                if ev.method == "crosswalk" and lab.vocabulary == "sdg_target":
+                    assert ev.detail["theme"] and ev.detail["rationale"]
+        goals = set(res.codes("sdg_goal"))
+        assert {t.split(".")[0] for t in res.codes("sdg_target")} <= goals
+    lex = [e for lab in results["traffick"].labels if lab.code == "8.7" for e in lab.evidence if e.method == "lexicon"]
+    span = lex[0].detail["phrases"][0]
+    assert TRAFFICKING[span["start"]:span["end"]] == span["text"]
+    model_ev = [e for lab in results["traffick"].labels if lab.vocabulary == "uprinfo" for e in lab.evidence]
+    assert all(e.method == "model" and e.detail["terms"] for e in model_ev)
+
+
+def test_declared_tags_are_kept_beside_predictions():
+    res = classify_texts([DOMESTIC_EDU], declared=[[("sdg_target", "15.7"), ("sdg_goal", "SDG 3")]])[0]
+    lab = {(lab.vocabulary, lab.code): lab for lab in res.labels}
+    assert [e.method for e in lab[("sdg_target", "15.7")].evidence] == ["declared"]
+    assert lab[("sdg_goal", "3")].evidence[0].method == "declared"
+    assert "4" in res.codes("sdg_goal")  # the prediction is still there
+    with pytest.raises(ValueError):
+        classify_texts(["a", "b"], declared=[[]])
+
+
+def test_deterministic():
+    texts = [TRAFFICKING, FGM, ODA]
+    a, b = classify_texts(texts), classify_texts(texts, batch_size=1)
+    assert [r.as_dict() for r in a] == [r.as_dict() for r in b]
+    assert a[0].model_version == model_version() == default_model().version
+    assert model_version().startswith("tfidf-lr-")
+
+
+def test_french_and_spanish_are_detected_and_do_not_crash():
+    fr = "Renforcer la lutte contre la violence à l'égard des femmes et la traite des êtres humains."
+    es = "Garantizar el acceso a la educación de las niñas y de los niños indígenas en las zonas rurales."
+    res = classify_texts([fr, es, TRAFFICKING])
+    assert [r.language for r in res] == ["fr", "es", "en"]
+    assert detect_language("") == "en"
+
+
+def test_scores_metric():
+    m = scores([{"1"}, {"2", "3"}], [{"1"}, {"2", "4"}])
+    assert m["micro_p"] == 0.6667 and m["micro_r"] == 0.6667 and m["texts"] == 2
+
+
+def test_evaluation_on_a_small_sample_runs():
+    report = evaluate(folds=2, sample=150)
+    assert set(report) == {"labelled_sentences", "uprinfo", "slovenia", "uninfo"}
+    for split, levels in report.items():
+        for level, m in levels.items():
+            if isinstance(m, dict):
+                assert m["texts"] > 0
+                for k in ("micro_p", "micro_r", "micro_f1", "macro_p", "macro_r", "macro_f1"):
+                    assert 0.0 <= m[k] <= 1.0
+    assert report["uprinfo"]["uprinfo"]["micro_f1"] > 0.2
+    text = format_report(report)
+    assert "labelled_sentences" in text and "micro F1" in text

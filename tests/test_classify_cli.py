@@ -1,0 +1,146 @@
+"""`upr-align classify`: files in and out (CSV, XLSX), one text, and the whole store."""
+from __future__ import annotations
+
+import csv
+import json
+
+from openpyxl import Workbook, load_workbook
+from typer.testing import CliRunner
+
+from cli.main import app
+from matcher.classification_store import RESULT_COLUMNS, result_cells
+from matcher.classify import classify_texts
+from matcher.taxonomy import goal_of
+
+from conftest import DATA
+
+runner = CliRunner()
+SAMPLE = DATA / "uprinfo_sample_macroman.csv"
+TEXTS = [
+    "Criminalize trafficking in persons, especially women and children, and prosecute the traffickers.",
+    "=HYPERLINK(\"http://evil.example\",\"x\") Adopt a law prohibiting female genital mutilation",
+    "",
+    "Ensure free and compulsory primary education for all children, including girls in rural areas.",
+]
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _check_row(row: dict, text: str) -> None:
+    """The five columns are well formed and say what the classifier says for this text."""
+    assert set(RESULT_COLUMNS) <= set(row)
+    expected = result_cells(classify_texts([text])[0]) if text.strip() else result_cells(None)
+    assert {c: row[c] for c in RESULT_COLUMNS} == expected
+    goals = [g for g in row["sdg_goals"].split(";") if g]
+    targets = [t for t in row["sdg_targets"].split(";") if t]
+    assert all(1 <= int(g) <= 17 for g in goals) and all(goal_of(t) for t in targets)
+    assert set(json.loads(row["sdg_scores"])) == set(goals) | set(targets)
+    evidence = json.loads(row["evidence"])
+    themes = [t for t in row["themes"].split(";") if t]
+    assert set(evidence) == set(goals) | set(targets) | set(themes)
+    assert all(e["evidence"] and 0 <= e["score"] <= 1 for e in evidence.values())
+
+
+def test_csv_round_trip_with_the_five_columns(tmp_path):
+    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
+    with src.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "Recommendation", "note"])
+        for i, t in enumerate(TEXTS):
+            w.writerow([i, t, "-1 formula-looking note" if i == 0 else "Côte d'Ivoire"])
+    r = run("classify", src, "--text-column", "Recommendation", "--out", dst)
+    assert r.exit_code == 0, r.output
+    with dst.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["id", "Recommendation", "note", *RESULT_COLUMNS]
+    assert len(rows) == len(TEXTS)
+    for row, text in zip(rows, TEXTS):
+        _check_row(row, text)
+    # formula injection neutralised in every text cell, input columns included; the rest unchanged
+    assert rows[1]["Recommendation"] == "'" + TEXTS[1] and rows[0]["note"] == "'-1 formula-looking note"
+    assert rows[3]["Recommendation"] == TEXTS[3] and rows[3]["note"] == "Côte d'Ivoire"
+    assert rows[2]["sdg_goals"] == "" and rows[2]["evidence"] == "{}"
+    assert "8.7" in rows[0]["sdg_targets"].split(";") or "5.2" in rows[0]["sdg_targets"].split(";")
+
+
+def test_xlsx_round_trip_and_mac_roman_csv(tmp_path):
+    src, dst = tmp_path / "in.xlsx", tmp_path / "out.xlsx"
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["Text", "year"])
+    for i, t in enumerate(TEXTS):
+        ws.append([t or None, 2020 + i])
+    ws["A3"].data_type = "s"  # text that looks like a formula (as when typed after an apostrophe), not a formula
+    wb.save(src)
+    r = run("classify", src, "--text-column", "Text", "--out", dst)
+    assert r.exit_code == 0, r.output
+    out = load_workbook(dst, read_only=True)
+    rows = [list(v) for v in out.worksheets[0].iter_rows(values_only=True)]
+    out.close()
+    assert rows[0] == ["Text", "year", *RESULT_COLUMNS] and len(rows) == len(TEXTS) + 1
+    assert [row[1] for row in rows[1:]] == [2020, 2021, 2022, 2023]  # numbers stay numbers
+    assert rows[2][0] == "'" + TEXTS[1]
+    for row, text in zip(rows[1:], TEXTS):
+        _check_row({k: ("" if v is None else v) for k, v in zip(rows[0], row)}, text)
+
+    # the UPR Info export as users have it: Mac Roman, CR line ends; accents survive to UTF-8 CSV
+    dst2 = tmp_path / "upr.csv"
+    r = run("classify", SAMPLE, "--text-column", "Text", "--out", dst2, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["rows"] == 291
+    with dst2.open(encoding="utf-8", newline="") as fh:
+        rows2 = list(csv.DictReader(fh))
+    assert len(rows2) == 291 and any("Equité" in row["Text"] for row in rows2)
+    assert sum(1 for row in rows2 if row["sdg_goals"]) > 200  # most recommendations get a goal
+
+
+def test_missing_text_column_is_a_clear_error(tmp_path):
+    dst = tmp_path / "out.csv"
+    r = run("classify", SAMPLE, "--text-column", "Recommendation", "--out", dst)
+    assert r.exit_code == 2
+    assert "Recommendation" in r.output and "'Text'" in r.output and "'Response'" in r.output
+    assert SAMPLE.name in r.output and not dst.exists()
+    r = run("classify", SAMPLE, "--out", dst)
+    assert r.exit_code == 2 and "--text-column" in r.output
+    r = run("classify", "--text", "x", "--all")
+    assert r.exit_code == 2 and "exactly one" in r.output
+
+
+def test_one_text_as_json_and_table():
+    text = "Take measures to eliminate female genital mutilation."
+    r = run("classify", "--text", text, "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["model_version"] and data["labels"]
+    assert all(lab["evidence"] for lab in data["labels"])
+    assert [(lab["vocabulary"], lab["code"]) for lab in data["labels"]] == \
+        [(lab.vocabulary, lab.code) for lab in classify_texts([text])[0].labels]
+    r = run("classify", "--text", text)
+    assert r.exit_code == 0 and "sdg_goal" in r.stdout and "evidence" in r.stdout
+
+
+def test_classify_all_then_nothing_to_do(db_url):
+    assert run("ingest", "upr", SAMPLE, "--db", db_url).exit_code == 0
+    r = run("classify", "--all", "--json", "--db", db_url)
+    assert r.exit_code == 0, r.output
+    first = json.loads(r.stdout)
+    assert first["considered"] == first["classified"] == 291 and first["labels"] > 291
+    r = run("classify", "--all", "--json", "--db", db_url)
+    again = json.loads(r.stdout)
+    assert again["classified"] == 0 and again["unchanged"] == 291
+    r = run("classify", "--all", "--full", "--db", db_url)
+    assert r.exit_code == 0 and "classified 291" in r.stdout
+
+
+def test_evidence_too_long_for_an_xlsx_cell_keeps_methods_and_scores():
+    (result,) = classify_texts([TEXTS[0]])
+    full = result_cells(result)
+    slim = result_cells(result, max_chars=200)
+    assert {c: slim[c] for c in RESULT_COLUMNS if c != "evidence"} == {c: full[c] for c in RESULT_COLUMNS if c != "evidence"}
+    slim_ev, full_ev = json.loads(slim["evidence"]), json.loads(full["evidence"])
+    assert "_details_dropped" in slim_ev and len(slim["evidence"]) < len(full["evidence"])
+    for code, entry in full_ev.items():
+        assert [(e["method"], e["score"]) for e in entry["evidence"]] == \
+            [(e["method"], e["score"]) for e in slim_ev[code]["evidence"]]
