@@ -12,6 +12,7 @@ import zipfile
 from typing import Iterator, Optional
 
 from matcher.records import IngestError
+from matcher.tables import detect_encoding  # the one encoding rule
 from matcher.sources import Source
 
 csv.field_size_limit(16 * 1024 * 1024)
@@ -21,33 +22,6 @@ XLSX_MAGIC = b"PK\x03\x04"
 
 def is_xlsx(source: Source) -> bool:
     return source.head(4) == XLSX_MAGIC
-
-
-def _is_utf8(source: Source) -> bool:
-    """True when the whole file decodes as UTF-8 (checked in 1 MiB steps: memory stays flat)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    with source.open() as fh:
-        try:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                decoder.decode(chunk, final=False)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return False
-    return True
-
-
-def detect_encoding(source: Source) -> str:
-    """utf-8(-sig) when the file decodes as UTF-8; mac_roman for classic-Mac CR files; else cp1252."""
-    head = source.head()
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    if _is_utf8(source):
-        return "utf-8"
-    if b"\r" in head and b"\n" not in head:
-        return "mac_roman"  # UPR Info exports: Mac Roman with CR line ends
-    return "cp1252"
 
 
 def csv_rows(source: Source, *, encoding: Optional[str] = None) -> Iterator[tuple[int, dict[str, str]]]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .exports import safe_cell
+from .sources import Source
 
 csv.field_size_limit(16 * 1024 * 1024)
 
@@ -40,17 +41,20 @@ def is_xlsx(path: Path) -> bool:
         return fh.read(4) == XLSX_MAGIC
 
 
-def detect_encoding(path: Path) -> str:
-    """utf-8(-sig)/utf-16 by BOM; utf-8 if the whole file decodes; mac_roman for CR-only files; else cp1252."""
-    with open(path, "rb") as fh:
-        head = fh.read(65536)
+def detect_encoding(file: "str | Path | Source") -> str:
+    """utf-8(-sig)/utf-16 by BOM; utf-8 if the whole file decodes; mac_roman for CR-only files; else cp1252.
+
+    The one encoding rule of the product (ingest readers and ``upr-align classify`` both use it).
+    """
+    source = Source.of(file)
+    head = source.head()
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        with open(path, "rb") as fh:  # 1 MiB steps: memory stays flat on big files
+        with source.open() as fh:  # 1 MiB steps: memory stays flat on big files
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 decoder.decode(chunk, final=False)
         decoder.decode(b"", final=True)
