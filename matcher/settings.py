@@ -27,34 +27,41 @@ class Settings(BaseSettings):
         10000, ge=1, description="Problems kept in an import summary; further ones are counted, not listed."
     )
     # classifier (matcher/classify.py): a label's score is the noisy-OR 1 - prod(1 - weight * source score) of its
-    # evidence; it is kept when the score reaches the threshold of its vocabulary
+    # evidence; it is kept when the score reaches the threshold of its vocabulary, goals then pass the relative rule.
+    # Defaults tuned by bench/tune_classifier.py on development data only (never the evaluate test splits).
     classify_goal_threshold: float = Field(
-        0.5, ge=0, le=1, description="Minimum combined score for an SDG goal to be assigned.")
+        0.3, ge=0, le=1, description="Minimum combined score for an SDG goal to be assigned.")
     classify_target_threshold: float = Field(
-        0.5, ge=0, le=1, description="Minimum combined score for an SDG target to be assigned.")
+        0.4, ge=0, le=1, description="Minimum combined score for an SDG target to be assigned.")
     classify_theme_threshold: float = Field(
-        0.5, ge=0, le=1, description="Minimum model probability for a UPR Info theme to be assigned.")
+        0.2, ge=0, le=1, description="Minimum model probability for a UPR Info theme to be assigned.")
     classify_weight_lexicon_hr: float = Field(
-        0.8, ge=0, le=1, description="Weight of one hit of the curated human-rights lexicon (hr_lexicon.csv) on its target.")
+        0.5, ge=0, le=1, description="Weight of one hit of the curated human-rights lexicon (hr_lexicon.csv) on its target.")
     classify_weight_lexicon_aurora: float = Field(
-        0.55, ge=0, le=1, description="Weight of one hit of an Aurora query (written for research abstracts) on its target.")
+        0.45, ge=0, le=1, description="Weight of one hit of an Aurora query (written for research abstracts) on its target.")
     classify_weight_model_goal: float = Field(
         1.0, ge=0, le=1, description="Weight of the text model's goal probability.")
     classify_weight_model_target: float = Field(
-        0.5, ge=0, le=1, description="Weight of the text model's target probability (thin training data).")
+        0.7, ge=0, le=1, description="Weight of the text model's target probability (thin training data).")
     classify_weight_crosswalk_curated: float = Field(
         0.45, ge=0, le=1, description="Weight of a curated theme -> target crosswalk link, times the theme's score.")
     classify_weight_crosswalk_inferred: float = Field(
-        0.2, ge=0, le=1, description="Weight of an inferred theme -> target crosswalk link, times the theme's score.")
+        0.0, ge=0, le=1, description="Weight of an inferred theme -> target crosswalk link, times the theme's score (0 = inferred links unused).")
     classify_weight_crosswalk_goal: float = Field(
-        0.75, ge=0, le=1, description="Weight of a theme's goals (share of its crosswalk links in the goal, times the "
-        "theme's score) on the goal.")
+        0.0, ge=0, le=1, description="Weight of a theme's goals (share of its crosswalk links in the goal, times the "
+        "theme's score) on the goal; 0 by default: on dev data these shares only added wrong goals.")
     classify_weight_implied: float = Field(
-        1.0, ge=0, le=1, description="Weight of a target's score on its goal (a target implies its goal).")
+        0.5, ge=0, le=1, description="Weight of a target's score on its goal (a target implies its goal; the strongest target only).")
     classify_weight_declared: float = Field(
         1.0, ge=0, le=1, description="Weight of a tag the source declared (declared labels are always kept).")
     classify_model_floor: float = Field(
-        0.1, ge=0, le=1, description="Model probabilities below this are not recorded as evidence.")
+        0.05, ge=0, le=1, description="Model probabilities below this are not recorded as evidence.")
+    classify_goal_relative: float = Field(
+        0.6, ge=0, le=1, description="Relative rule: a predicted goal is kept only when its score is at least this "
+        "share of the text's best predicted goal score (0 = off; declared goals are always kept).")
+    classify_goal_max: int = Field(
+        0, ge=0, description="At most this many predicted goals per text, the highest-scoring (0 = no limit; "
+        "declared goals are always kept and not counted).")
     classify_top_terms: int = Field(
         5, ge=1, description="Model evidence: how many top contributing terms are listed per label.")
 

@@ -116,3 +116,22 @@ def test_evaluation_on_a_small_sample_runs():
     assert report["uprinfo"]["uprinfo"]["micro_f1"] > 0.2
     text = format_report(report)
     assert "labelled_sentences" in text and "micro F1" in text
+
+
+def test_relative_rule_keeps_only_goals_near_the_best():
+    from matcher.settings import Settings
+
+    text = "Reduce maternal mortality and ensure access to clean drinking water and sanitation in rural schools."
+    loose = classify_texts([text], settings=Settings(classify_goal_relative=0.0, classify_goal_threshold=0.05))[0]
+    strict = classify_texts([text], settings=Settings(classify_goal_relative=0.9, classify_goal_threshold=0.05))[0]
+    one = classify_texts([text], settings=Settings(classify_goal_max=1, classify_goal_threshold=0.05))[0]
+    best = max(lab.score for lab in loose.labels if lab.vocabulary == "sdg_goal")
+    assert len(loose.codes("sdg_goal")) > len(strict.codes("sdg_goal")) >= 1
+    assert all(lab.score >= 0.9 * best for lab in strict.labels if lab.vocabulary == "sdg_goal")
+    assert one.codes("sdg_goal") == loose.codes("sdg_goal")[:1]
+    for res in (loose, strict, one):  # a predicted target never outlives its goal
+        assert {t.split(".")[0] for t in res.codes("sdg_target")} <= set(res.codes("sdg_goal"))
+    # declared goals are always kept and do not set the bar for predicted ones
+    decl = classify_texts([text], declared=[[("sdg_goal", "14"), ("sdg_target", "15.7")]],
+                          settings=Settings(classify_goal_max=1, classify_goal_threshold=0.05))[0]
+    assert set(decl.codes("sdg_goal")) == {"14", "15"} | set(one.codes("sdg_goal"))
