@@ -326,6 +326,7 @@ def demo(
         _print_summary(summary)
         failed |= not summary.ok
     stats(as_json=False, db=db)
+    _demo_goals(engine)
     out.print(f"\nstore: {db}  (query it: upr-align recommendations --db {db} --country KEN)")
     if failed:
         raise typer.Exit(1)
@@ -427,6 +428,31 @@ def _classify_all(db: Optional[str], full: bool, as_json: bool) -> None:
     out.print(f"considered {counts['considered']}, classified {counts['classified']}, unchanged "
               f"{counts['unchanged']}, labels written {counts['labels']}, removed (items gone) {counts['removed']} "
               f"in {counts['seconds']:.1f} s")
+
+
+def _demo_goals(engine) -> None:
+    """Classify the demo store and show which SDG goals the accepted recommendations speak to."""
+    from sqlalchemy import func, select
+    from sqlmodel import Session
+
+    from matcher.classification_store import classify_store
+    from matcher.models import Classification, Recommendation
+    from matcher.taxonomy import goal_short
+
+    with err.status("classifying (first use trains the text model from shipped data, ~15 s)…"):
+        counts = classify_store(engine)
+    out.print(f"classified {counts['classified']} items (SDG goals, targets and UPR Info themes, with evidence)")
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Classification.code, func.count(func.distinct(Classification.item_id)))
+            .join(Recommendation, Recommendation.id == Classification.item_id)
+            .where(Classification.item_type == "recommendation", Classification.vocabulary == "sdg_goal",
+                   Recommendation.response == "accepted")
+            .group_by(Classification.code).order_by(func.count(func.distinct(Classification.item_id)).desc()).limit(5)
+        ).all()
+    if rows:
+        out.print("accepted recommendations by SDG goal (predicted; top 5): "
+                  + "; ".join(f"SDG {code} {goal_short(code) or ''}: {n}" for code, n in rows))
 
 
 @app.command()

@@ -100,3 +100,10 @@ def test_invalid_filter_values_are_errors_not_empty_results(db_url):
 def test_file_of_another_family_names_the_right_command(db_url):
     r = run("ingest", "upr", str(DATA / "iati_official_example_v203.xml"), "--db", db_url)
     assert r.exit_code == 1 and "upr-align ingest iati" in r.output
+
+
+def test_demo_loads_and_classifies_the_bundled_data(tmp_path):
+    r = run("demo", "--db", f"sqlite:///{tmp_path / 'demo.db'}")
+    assert r.exit_code == 0, r.output
+    assert "inserted 166" in r.output and "classified 166 items" in r.output
+    assert "accepted recommendations by SDG goal" in r.output
