@@ -55,3 +55,24 @@ def to_json(data: Any) -> str:
         raise TypeError(type(v).__name__)
 
     return json.dumps(data, ensure_ascii=False, indent=2, default=default)
+
+
+def to_xlsx(path, sheets: dict[str, tuple[Sequence[dict], Sequence[str]]]) -> None:
+    """Write an XLSX workbook: one flat sheet per entry (header row + one row per dict, no merged cells),
+    every text cell formula-safe, the header frozen and filterable so the sheet is pivot-ready."""
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    for name, (rows, columns) in sheets.items():
+        ws = wb.create_sheet(title=name[:31])
+        ws.append([safe_cell(str(c)) for c in columns])
+        for row in rows:
+            ws.append([safe_cell(flat(row.get(c))) for c in columns])
+        ws.freeze_panes = "A2"
+        if columns:
+            ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(len(rows) + 1, 1)}"
+            for k, c in enumerate(columns, start=1):
+                ws.column_dimensions[get_column_letter(k)].width = min(max(len(str(c)) + 2, 10), 60)
+    wb.save(path)

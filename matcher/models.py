@@ -298,3 +298,117 @@ class Classification(SQLModel, table=True):
     model_version: str = Field(max_length=64)
     text_hash: str = Field(max_length=64)
     created_at: datetime
+
+
+# --------------------------------------------------------------------------- links, coverage, funding (#5)
+class LinkBase(SQLModel):
+    recommendation_id: str = Field(max_length=64, index=True)
+    item_type: str = Field(max_length=20, description="cf_item | activity")
+    item_id: str = Field(max_length=200)
+    country: str = Field(max_length=3, index=True, description="ISO3 the pair was blocked on (the recommendation's state).")
+    score: float = Field(description="Link score in [0, 1] (matcher.scoring).")
+    rule: str = Field(max_length=40, description="Strongest blocking rule that proposed the pair: target | theme | goal.")
+    explanation: str = Field(description="Why the link exists, in words a reviewer can check.")
+    status: str = Field(default="auto", max_length=20, index=True, description="auto | confirmed | rejected")
+    reviewer: Optional[str] = Field(default=None, max_length=200)
+    review_reason: Optional[str] = None
+    reviewed_at: Optional[datetime] = None
+
+
+class Link(LinkBase, table=True):
+    """A scored link between a recommendation and a CF item or donor activity.
+
+    Re-running the matcher updates ``score``/``components`` of ``auto`` links and removes auto links
+    that fell below the threshold; a ``confirmed`` or ``rejected`` link keeps its status for ever
+    (a rejected pair is never proposed again).
+    """
+
+    __tablename__ = "link"
+    __table_args__ = (
+        Index("ux_link_pair", "recommendation_id", "item_type", "item_id", unique=True),
+        Index("ix_link_item", "item_type", "item_id"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    components: Optional[dict] = _json()
+    matcher_version: str = Field(max_length=64)
+    updated_at: datetime
+
+
+class LinkPublic(LinkBase):
+    id: int
+    components: dict = {}
+
+
+class MatchState(SQLModel, table=True):
+    """Fingerprint of what an item was last linked from (labels, countries, text): drives incremental matching."""
+
+    __tablename__ = "match_state"
+    item_type: str = Field(primary_key=True, max_length=20)
+    item_id: str = Field(primary_key=True, max_length=200)
+    fingerprint: str = Field(max_length=64)
+    matched_at: datetime
+
+
+class Coverage(SQLModel, table=True):
+    """Materialised coverage of one recommendation (rebuilt per country after matching)."""
+
+    __tablename__ = "coverage"
+    __table_args__ = (Index("ix_coverage_country", "country", "response"),)
+    recommendation_id: str = Field(primary_key=True, max_length=64)
+    country: str = Field(max_length=3)
+    response: str = Field(max_length=20)
+    action_category: Optional[int] = None
+    cluster_id: str = Field(max_length=64, description="Recommendations with the same normalised text in one country share it.")
+    covered_by: str = Field(max_length=10, description="cf | donor | both | none")
+    cf_links: int = 0
+    donor_links: int = 0
+    best_cf_link_id: Optional[int] = None
+    best_cf_score: Optional[float] = None
+    best_donor_link_id: Optional[int] = None
+    best_donor_score: Optional[float] = None
+
+
+class RecDimension(SQLModel, table=True):
+    """A theme, SDG goal, SDG target or action category of a recommendation, with its share (1/n of its codes)."""
+
+    __tablename__ = "rec_dimension"
+    __table_args__ = (Index("ix_rec_dimension_country", "country", "dimension", "code"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    recommendation_id: str = Field(max_length=64, index=True)
+    country: str = Field(max_length=3)
+    dimension: str = Field(max_length=10, description="theme | goal | target | action")
+    code: str = Field(max_length=200)
+    share: float = Field(description="1 / number of codes of this dimension on the recommendation.")
+
+
+class FundingCell(SQLModel, table=True):
+    """Money aligned with one code of one dimension in one country (materialised after matching).
+
+    Per (country, dimension, code, item type, kind, year, currency), in ``currency`` as reported:
+    ``touching`` is the money of every item linked to at least one recommendation with the code, each
+    money fact counted once, times the item's share in the country; ``attributed`` is the sum of the
+    weighted shares (``matcher.funding.attribute``) of those recommendations, times the
+    recommendation's share of the code (1 / its number of codes in the dimension), so attributed
+    figures add up across codes to at most the items' money.  ``*_usd`` sums the same facts converted
+    at their own dates; facts without a USD rate are counted in ``facts_without_usd`` and left out of
+    the USD sums.  Dimension ``all`` has the single code ``all``.
+    """
+
+    __tablename__ = "funding_cell"
+    __table_args__ = (Index("ix_funding_cell_country", "country", "dimension", "code"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    country: str = Field(max_length=3)
+    dimension: str = Field(max_length=10)
+    code: str = Field(max_length=200)
+    item_type: str = Field(max_length=20)
+    kind: str = Field(max_length=40)
+    year: Optional[int] = None
+    currency: Optional[str] = Field(default=None, max_length=3)
+    touching: Decimal = Field(sa_column=Column(Numeric(24, 4), nullable=False))
+    attributed: Decimal = Field(sa_column=Column(Numeric(24, 4), nullable=False))
+    touching_usd: Optional[Decimal] = Field(default=None, sa_column=Column(Numeric(24, 4)))
+    attributed_usd: Optional[Decimal] = Field(default=None, sa_column=Column(Numeric(24, 4)))
+    facts: int = 0
+    facts_without_usd: int = 0
+    items: int = 0
+    recommendations: int = 0

@@ -65,6 +65,27 @@ class Settings(BaseSettings):
     classify_top_terms: int = Field(
         5, ge=1, description="Model evidence: how many top contributing terms are listed per label.")
 
+    # linking (matcher/linking.py, matcher/scoring.py): score = 1 - prod(1 - weight x component); see README "Linking"
+    link_weight_declared: float = Field(
+        1.0, ge=0, le=1, description="Weight of a label the source declared, in the linker's label overlap.")
+    link_weight_predicted: float = Field(
+        0.8, ge=0, le=1, description="Factor on a predicted label's classifier score in the label overlap "
+        "(declared tags count more than predictions).")
+    link_weight_target: float = Field(
+        0.9, ge=0, le=1, description="Weight of the shared-SDG-target component (specificity-weighted overlap).")
+    link_weight_theme: float = Field(
+        0.5, ge=0, le=1, description="Weight of the shared-UPR-Info-theme component.")
+    link_weight_goal: float = Field(
+        0.2, ge=0, le=1, description="Weight of the shared-SDG-goal component (weaker evidence).")
+    link_weight_text: float = Field(
+        0.8, ge=0, le=1, description="Weight of the text-similarity component (TF-IDF cosine of lemmatised words).")
+    link_threshold: float = Field(
+        0.3, ge=0, le=1, description="Minimum link score for a candidate pair to become a link.")
+    link_max_per_recommendation: int = Field(
+        10, ge=1, description="At most this many links per recommendation and item type (CF / donor), the best first.")
+    link_explain_terms: int = Field(
+        4, ge=0, description="Shared words named in a link's explanation.")
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

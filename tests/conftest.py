@@ -95,3 +95,22 @@ def rec_at(session, paragraph: str, upr_session: int):
 
     return session.execute(select(Recommendation).where(Recommendation.paragraph == paragraph,
                                                         Recommendation.session == upr_session)).scalar_one()
+
+
+DEMO = Path(__file__).resolve().parents[1] / "demo" / "data"
+
+
+def build_kenya(engine) -> None:
+    """The Kenya test store: 166 UPR Info recommendations, a UN INFO API slice and 11 IATI activities (real)."""
+    from matcher import import_file
+
+    for kind, path in (("upr", DEMO / "uprinfo_kenya_session8.csv"), ("cf", DATA / "uninfo_api_KEN_slice.json"),
+                       ("iati", DATA / "iati_dportal_covid_ke_slice.xml")):
+        assert import_file(engine, path, kind=kind).ok, path
+
+
+@pytest.fixture
+def kenya(engine):
+    """A migrated store on each backend holding the Kenya test data (not yet matched)."""
+    build_kenya(engine)
+    return engine

@@ -1,0 +1,232 @@
+"""CLI verbs of the main job (issue #5): match, links, review, gaps, funding, report."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from matcher.exports import to_json, to_xlsx
+
+from .main import DbOpt, JsonOpt, LimitOpt, _emit, _engine, _limit, _query, app, err, out
+
+CountryOpt = Annotated[str, typer.Option("--country", help="ISO3 code or name of the state under review.")]
+ByOpt = Annotated[str, typer.Option("--by", help="theme | goal | target | action")]
+ResponseOpt = Annotated[str, typer.Option(
+    "--response", help="accepted | noted | partially_accepted | pending | voluntary_pledge | all")]
+ExportOpt = Annotated[str, typer.Option("--format", "-f", help="table | csv | json | xlsx (xlsx needs --out)")]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Write to this file instead of the screen.")]
+
+
+def _iso3(country: str) -> str:
+    from matcher.countries import to_iso3
+
+    iso3 = to_iso3(country)
+    if iso3 is None:
+        err.print(f"[red]error:[/red] unknown country '{country}': use an ISO3 code (KEN) or a name (Kenya)")
+        raise typer.Exit(2)
+    return iso3
+
+
+def _write(rows: list[dict], columns: list[str], fmt: str, out_file: Optional[Path], sheet: str) -> None:
+    """Rows as a table on screen, or as CSV / JSON / XLSX on stdout or in --out (formula-safe)."""
+    from matcher.exports import to_csv
+
+    if fmt == "xlsx":
+        if out_file is None:
+            err.print("[red]error:[/red] --format xlsx needs --out FILE.xlsx")
+            raise typer.Exit(2)
+        to_xlsx(out_file, {sheet: (rows, columns)})
+        out.print(f"wrote {len(rows)} rows to {out_file}")
+        return
+    if out_file is not None and fmt in ("csv", "json"):
+        text = to_csv(rows, columns) if fmt == "csv" else to_json({"data": rows, "count": len(rows)})
+        out_file.write_text(text, encoding="utf-8")
+        out.print(f"wrote {len(rows)} rows to {out_file}")
+        return
+    _emit(rows, len(rows), columns, fmt)
+
+
+@app.command()
+def match(
+    country: Annotated[Optional[str], typer.Option("--country", help="Only this country (ISO3 or name): all its "
+                                                   "pairs are rescored.")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Rescore every pair, not only those of new or changed items.")] = False,
+    as_json: JsonOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """Link recommendations to Cooperation Framework items and donor activities, then rebuild gaps and funding."""
+    from matcher.linking import match_store
+
+    iso3 = _iso3(country) if country else None
+    engine = _engine(db, must_exist=True)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+        tasks: dict[str, int] = {}
+
+        def report(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = progress.add_task({"classify": "classifying", "match": "matching countries"}
+                                                .get(step, step), total=total)
+            progress.update(tasks[step], completed=done, total=total)
+
+        summary = match_store(engine, country=iso3, full=full, progress=report)
+    if as_json:
+        print(to_json(summary.as_dict()))
+        return
+    _print_match(summary)
+
+
+def _print_match(s) -> None:
+    p = s.pairs
+    ratio = f" ({s.all_pairs / p['total']:,.0f}x fewer than all {s.all_pairs:,} same-country pairs)" if p["total"] else ""
+    out.print(f"{'full' if s.full else 'incremental'} match: {s.countries} countries, {s.recommendations} "
+              f"recommendations, {s.items} item-country pairs; classified {s.classified} items first")
+    out.print(f"candidate pairs: {p['total']:,}{ratio} — shared target {p['target']:,}, shared theme "
+              f"{p['theme']:,}, shared goal {p['goal']:,}; scored {s.scored:,}")
+    out.print(f"links: {s.links_created} new, {s.links_updated} rescored, {s.links_removed} removed, "
+              f"{s.reviewed_kept} reviewed kept as decided; {s.links_total} links in the store")
+    out.print(f"time: {s.seconds.get('total', 0):.1f} s (" + ", ".join(
+        f"{k} {v:.1f}" for k, v in s.seconds.items() if k != "total") + ")")
+
+
+@app.command()
+def links(
+    country: Annotated[Optional[str], typer.Option("--country")] = None,
+    recommendation: Annotated[Optional[str], typer.Option("--recommendation", help="A recommendation id.")] = None,
+    item_type: Annotated[Optional[str], typer.Option("--item-type", help="cf_item | activity")] = None,
+    status: Annotated[Optional[str], typer.Option("--status", help="auto | confirmed | rejected")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table | csv | json")] = "table",
+    limit: LimitOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """List links with their score and the explanation a reviewer checks."""
+    from matcher.linking import list_links
+
+    iso3 = _iso3(country) if country else None
+    rows, count = _query(list_links, db, country=iso3, recommendation_id=recommendation, item_type=item_type,
+                         status=status, limit=_limit(limit, fmt) or 10**9)
+    data = [r.model_dump() for r in rows]
+    cols = ["id", "country", "recommendation_id", "item_type", "item_id", "score", "status", "explanation"]
+    if fmt != "table":
+        cols += ["rule", "components", "reviewer", "review_reason", "reviewed_at"]
+    _emit(data, count, cols, fmt)
+
+
+@app.command()
+def review(
+    link_id: Annotated[int, typer.Argument(help="Id of the link (upr-align links shows them).")],
+    confirm: Annotated[bool, typer.Option("--confirm", help="The link is right.")] = False,
+    reject: Annotated[bool, typer.Option("--reject", help="The link is wrong: it never comes back.")] = False,
+    reviewer: Annotated[str, typer.Option("--reviewer", help="Who decided (name or e-mail).")] = "",
+    reason: Annotated[Optional[str], typer.Option("--reason", help="Why.")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Confirm or reject a link; re-running the matcher never overrides the decision."""
+    from sqlmodel import Session
+
+    from matcher.linking import review_link
+
+    if confirm == reject:
+        err.print("[red]error:[/red] give exactly one of --confirm or --reject")
+        raise typer.Exit(2)
+    with Session(_engine(db, must_exist=True)) as session:
+        try:
+            link = review_link(session, link_id, decision="confirmed" if confirm else "rejected",
+                               reviewer=reviewer, reason=reason)
+        except (LookupError, ValueError) as exc:
+            err.print(f"[red]error:[/red] {exc.args[0] if exc.args else exc}")
+            raise typer.Exit(2) from None
+        out.print(f"link {link.id} {link.status} by {link.reviewer}: {link.explanation}")
+
+
+GAP_COLUMNS = ["code", "recommendations", "uncovered", "uncovered_clusters", "uncovered_share", "covered_cf",
+               "covered_donor", "covered_both"]
+
+
+@app.command()
+def gaps(
+    country: CountryOpt,
+    by: ByOpt = "theme",
+    response: ResponseOpt = "accepted",
+    fmt: ExportOpt = "table",
+    out_file: OutOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Coverage gaps: per theme / goal / target / action, how many recommendations no programme addresses."""
+    from matcher import coverage
+
+    iso3 = _iso3(country)
+    summary = _query(coverage.summary, db, country=iso3, response=response)
+    rows = _query(coverage.gaps, db, country=iso3, by=by, response=response)
+    if fmt == "table":
+        c = summary["coverage"]
+        out.print(f"{iso3}, {response} recommendations: {summary['recommendations']} ({summary['clusters']} distinct "
+                  f"texts) — covered by CF only {c['cf']['recommendations']}, donors only {c['donor']['recommendations']}"
+                  f", both {c['both']['recommendations']}, nothing {c['none']['recommendations']} "
+                  "(counts are recommendations; a recommendation with several codes counts under each)")
+        if not summary["recommendations"]:
+            out.print("no matched recommendations: run `upr-align match` first (or check --country / --response)")
+    _write(rows, ["country", "dimension", "response"] + GAP_COLUMNS if fmt != "table" else GAP_COLUMNS,
+           fmt, out_file, f"gaps by {by}")
+
+
+@app.command()
+def funding(
+    country: CountryOpt,
+    by: Annotated[str, typer.Option("--by", help="theme | goal | target | action | all")] = "theme",
+    kind: Annotated[Optional[str], typer.Option("--kind", help="required | available | expenditure | budget | "
+                                                "planned_disbursement | commitment | disbursement")] = None,
+    measure: Annotated[str, typer.Option("--measure", help="attributed (weighted shares, add up across codes) | "
+                                         "touching (every linked item in full, once per code)")] = "attributed",
+    usd: Annotated[bool, typer.Option("--usd", help="Sum USD conversions (ECB rate at each fact's date) instead "
+                                      "of keeping reported currencies apart.")] = False,
+    per_year: Annotated[bool, typer.Option("--per-year/--all-years", help="One row per year (default for "
+                                           "csv/json/xlsx), or years added up (default for the table).")] = None,
+    fmt: ExportOpt = "table",
+    out_file: OutOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Money aligned with recommendations, per theme / goal / target / action, year and currency."""
+    from matcher import funding as funding_mod
+
+    iso3 = _iso3(country)
+    if per_year is None:
+        per_year = fmt != "table"
+    rows = _query(funding_mod.funding, db, country=iso3, by=by, kind=kind, measure=measure, usd=usd,
+                  per_year=per_year)
+    money = funding_mod.money_columns(rows)
+    cols = ["code"] + (["year"] if per_year else []) + ["currency"] + money + (["facts_without_usd"] if usd else [])
+    if fmt == "table":
+        out.print(f"{iso3}: money {measure.upper()} to recommendations by {by} "
+                  f"({'USD at each fact’s ECB rate' if usd else 'in the currency reported; never added across currencies'})")
+        if not rows:
+            out.print("no aligned money: run `upr-align match` first, or this country's items have no money facts")
+        t = Table(*cols)
+        for r in rows:
+            t.add_row(*[f"{r[c]:,.2f}" if c in money and r.get(c) is not None else str(r.get(c, "") or "")
+                        for c in cols])
+        out.print(t)
+        return
+    _write(rows, ["country", "dimension", "measure"] + cols, fmt, out_file, f"funding by {by}")
+
+
+@app.command()
+def report(
+    country: CountryOpt,
+    out_file: Annotated[Path, typer.Option("--out", help="Workbook to write (.xlsx).")] = Path("upr-align-report.xlsx"),
+    db: DbOpt = None,
+) -> None:
+    """A workbook a country team can forward: summary with charts, gaps, links with explanations, funding, method."""
+    from sqlmodel import Session
+
+    from matcher.report import write_report
+
+    iso3 = _iso3(country)
+    with Session(_engine(db, must_exist=True)) as session:
+        info = write_report(session, iso3, out_file)
+    out.print(f"wrote {out_file}: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    sys.stdout.flush()

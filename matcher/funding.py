@@ -1,0 +1,226 @@
+"""Funding alignment: how much money serves which recommendations and themes (issue #5).
+
+The rule, implemented once (``attribute``) and documented in README ("Funding alignment"):
+
+1. Money of an item reaches a recommendation **only through a link** (rejected links never count).
+2. Each counted money fact of the item (``money_fact.counted``: no incoming funds, no superseded
+   budgets) is split by the item's **share in the country** (IATI recipient-country percentage; equal
+   shares for the members of a multi-country office): that is the money *touching* the country.
+3. That amount is split across the item's linked recommendations in the country **in proportion to
+   link score**: the money *attributed* to each.  Shares of one fact add up to at most the fact.
+4. Donor child activities (``activity.is_child``) are left out: their parent's money already counts.
+5. Nothing is added across currencies: every figure keeps the reported currency; USD figures use each
+   fact's own ECB rate, and facts without one are counted in ``facts_without_usd``.
+
+Aggregates (``funding_cell``) per country x dimension code: *touching* counts each fact once per code
+however many of the code's recommendations link to the item; *attributed* splits a recommendation's
+share equally among its codes of the dimension (so attributed figures add up across codes).
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Iterable, Optional
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import delete, select
+from sqlmodel import Session
+
+from .loading import _insert_many
+from .models import Activity, FundingCell, ItemCountry, Link, MoneyFact, RecDimension
+from .profiles import country_shares
+
+CF_KINDS = ("required", "available", "expenditure")
+DONOR_KINDS = ("budget", "planned_disbursement", "commitment", "disbursement", "expenditure")
+MEASURES = ("attributed", "touching")
+_GROUP = ["item_type", "item_id", "kind", "year", "currency"]
+
+
+def attribute(links: pd.DataFrame, facts: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:
+    """Split money along links: one row per (link, money group of the linked item).
+
+    ``links``: link_id, recommendation_id, item_type, item_id, country, score (> 0).
+    ``facts``: item_type, item_id, kind, year, currency, amount, amount_usd (NaN when no rate) -- counted facts.
+    ``shares``: item_type, item_id, country, share (in [0, 1]).
+    Returns the link columns plus kind, year, currency, facts, facts_without_usd, ``amount_country`` (the
+    item's money in the country, *touching*), ``attributed`` (= amount_country x score / sum of the
+    item's link scores in the country) and the same two in USD.
+    """
+    if links.empty or facts.empty:
+        return pd.DataFrame(columns=list(links.columns) + ["kind", "year", "currency", "facts", "facts_without_usd",
+                                                           "amount_country", "attributed", "amount_country_usd",
+                                                           "attributed_usd", "weight"])
+    f = facts.copy()
+    f["year"] = f["year"].fillna(-1).astype("int64")
+    f["currency"] = f["currency"].fillna("")
+    f["has_usd"] = f["amount_usd"].notna()
+    groups = f.groupby(_GROUP, as_index=False, sort=False).agg(
+        amount=("amount", "sum"), amount_usd=("amount_usd", "sum"), facts=("amount", "size"),
+        with_usd=("has_usd", "sum"))
+    groups["facts_without_usd"] = groups["facts"] - groups["with_usd"]
+    groups.loc[groups["with_usd"] == 0, "amount_usd"] = np.nan
+    groups = groups.drop(columns="with_usd")
+    L = links.copy()
+    L["weight"] = L["score"] / L.groupby(["item_type", "item_id", "country"])["score"].transform("sum")
+    L = L.merge(shares, on=["item_type", "item_id", "country"], how="left")
+    L["share"] = L["share"].fillna(0.0)
+    out = L.merge(groups, on=["item_type", "item_id"], how="inner")
+    out["amount_country"] = out["amount"] * out["share"]
+    out["amount_country_usd"] = out["amount_usd"] * out["share"]
+    out["attributed"] = out["amount_country"] * out["weight"]
+    out["attributed_usd"] = out["amount_country_usd"] * out["weight"]
+    out["year"] = out["year"].where(out["year"] >= 0, None)
+    out["currency"] = out["currency"].replace("", None)
+    return out.drop(columns=["amount", "amount_usd", "share"])
+
+
+def _frames(session: Session, countries: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    links = pd.DataFrame(session.execute(
+        select(Link.id.label("link_id"), Link.recommendation_id, Link.item_type, Link.item_id, Link.country, Link.score)
+        .where(Link.country.in_(countries), Link.status != "rejected", Link.score > 0)).all(),
+        columns=["link_id", "recommendation_id", "item_type", "item_id", "country", "score"])
+    if links.empty:
+        return links, pd.DataFrame(), pd.DataFrame()
+    fact_rows, share_rows = [], []
+    for item_type, ids in links.groupby("item_type")["item_id"]:
+        ids = sorted(set(ids))
+        children = set()
+        if item_type == "activity":
+            for start in range(0, len(ids), 5000):
+                children.update(session.execute(select(Activity.id).where(
+                    Activity.id.in_(ids[start:start + 5000]), Activity.is_child.is_(True))).scalars())
+        for start in range(0, len(ids), 5000):
+            part = ids[start:start + 5000]
+            fact_rows += [r for r in session.execute(
+                select(MoneyFact.item_type, MoneyFact.item_id, MoneyFact.kind, MoneyFact.year, MoneyFact.period_start,
+                       MoneyFact.currency, MoneyFact.amount, MoneyFact.amount_usd)
+                .where(MoneyFact.item_type == item_type, MoneyFact.item_id.in_(part), MoneyFact.counted.is_(True)))
+                if r[1] not in children]
+            by_item: dict[str, list] = {}
+            for item_id, iso3, pct in session.execute(
+                    select(ItemCountry.item_id, ItemCountry.iso3, ItemCountry.share_pct)
+                    .where(ItemCountry.item_type == item_type, ItemCountry.item_id.in_(part))):
+                by_item.setdefault(item_id, []).append((iso3, pct))
+            share_rows += [(item_type, i, c, sh) for i, rows in by_item.items() for c, sh in country_shares(rows).items()]
+    facts = pd.DataFrame([(t, i, k, y if y is not None else (ps.year if ps else None), cur,
+                           float(a), float(u) if u is not None else np.nan)
+                          for t, i, k, y, ps, cur, a, u in fact_rows],
+                         columns=["item_type", "item_id", "kind", "year", "currency", "amount", "amount_usd"])
+    shares = pd.DataFrame(share_rows, columns=["item_type", "item_id", "country", "share"])
+    return links, facts, shares
+
+
+def materialise(session: Session, countries: Iterable[str]) -> int:
+    """Rebuild the funding cells of ``countries`` from links, money facts and dimensions; returns cells written."""
+    countries = sorted(set(countries))
+    written = 0
+    for start in range(0, len(countries), 200):
+        part = countries[start:start + 200]
+        session.execute(delete(FundingCell).where(FundingCell.country.in_(part)))
+        links, facts, shares = _frames(session, part)
+        if links.empty or facts.empty:
+            continue
+        att = attribute(links, facts, shares)
+        if att.empty:
+            continue
+        dims = pd.DataFrame(session.execute(
+            select(RecDimension.recommendation_id, RecDimension.dimension, RecDimension.code, RecDimension.share)
+            .where(RecDimension.country.in_(part))).all(), columns=["recommendation_id", "dimension", "code", "dshare"])
+        recs = att["recommendation_id"].drop_duplicates()
+        dims = pd.concat([dims, pd.DataFrame({"recommendation_id": recs, "dimension": "all", "code": "all", "dshare": 1.0})])
+        rows = _cells(att, dims)
+        for k in range(0, len(rows), 20000):
+            _insert_many(session, FundingCell, rows[k:k + 20000])
+        written += len(rows)
+    return written
+
+
+def _cells(att: pd.DataFrame, dims: pd.DataFrame) -> list[dict]:
+    key = ["country", "dimension", "code", "item_type", "kind", "year", "currency"]
+    m = att.merge(dims, on="recommendation_id", how="inner")
+    m["year"] = m["year"].fillna(-1).astype("int64")
+    m["currency"] = m["currency"].fillna("")
+    m["attributed"] = m["attributed"] * m["dshare"]
+    m["attributed_usd"] = m["attributed_usd"] * m["dshare"]
+    attributed = m.groupby(key, as_index=False).agg(
+        attributed=("attributed", "sum"), attributed_usd=("attributed_usd", lambda v: v.sum(min_count=1)),
+        recommendations=("recommendation_id", "nunique"))
+    # touching: each (item, money group) once per code, however many of the code's recommendations link to it
+    once = m.drop_duplicates(key + ["item_id"])
+    touching = once.groupby(key, as_index=False).agg(
+        touching=("amount_country", "sum"), touching_usd=("amount_country_usd", lambda v: v.sum(min_count=1)),
+        facts=("facts", "sum"), facts_without_usd=("facts_without_usd", "sum"), items=("item_id", "nunique"))
+    cells = touching.merge(attributed, on=key)
+    out = []
+    for r in cells.itertuples(index=False):
+        out.append({"country": r.country, "dimension": r.dimension, "code": r.code, "item_type": r.item_type,
+                    "kind": r.kind, "year": None if r.year < 0 else int(r.year), "currency": r.currency or None,
+                    "touching": _cents(r.touching), "attributed": _cents(r.attributed, toward_zero=True),
+                    "touching_usd": None if pd.isna(r.touching_usd) else _cents(r.touching_usd),
+                    "attributed_usd": None if pd.isna(r.attributed_usd) else _cents(r.attributed_usd, toward_zero=True),
+                    "facts": int(r.facts), "facts_without_usd": int(r.facts_without_usd), "items": int(r.items),
+                    "recommendations": int(r.recommendations)})
+    return out
+
+
+def _cents(x: float, toward_zero: bool = False) -> Decimal:
+    """Round to the cent; attributed figures toward zero so that shares never add up past the item's money."""
+    if toward_zero:
+        return Decimal(int(np.trunc(x * 100 + (1e-6 if x > 0 else -1e-6)))) / 100
+    return Decimal(str(round(x, 2)))
+
+
+def funding(session: Session, country: str, *, by: str = "theme", measure: str = "attributed",
+            kind: Optional[str] = None, item_type: Optional[str] = None, usd: bool = False,
+            per_year: bool = True) -> list[dict]:
+    """Money aligned with each code of ``by`` in a country: one row per (code, year, currency), one column per
+    source and kind (``cf_required``, ``cf_available``, ``cf_expenditure``, ``cf_funding_gap`` = required -
+    available, ``donor_budget``, ``donor_commitment``, ``donor_disbursement``, ``donor_expenditure``, ...).
+
+    ``measure`` says which figure (attributed | touching); ``usd`` sums the USD conversions instead of the
+    reported currencies (``facts_without_usd`` then says how many facts are missing from the sums);
+    ``per_year=False`` adds the years up (``year`` is then None).  Touching figures of several years are
+    added as they are: an item funded in two years touches the code in both.
+    """
+    from .coverage import DIMENSIONS
+
+    if by not in DIMENSIONS + ("all",):
+        raise ValueError(f"--by must be one of {', '.join(DIMENSIONS + ('all',))}, not {by!r}")
+    if measure not in MEASURES:
+        raise ValueError(f"--measure must be one of {', '.join(MEASURES)}, not {measure!r}")
+    kinds = CF_KINDS + DONOR_KINDS
+    if kind is not None and kind not in kinds:
+        raise ValueError(f"--kind must be one of {', '.join(sorted(set(kinds)))}, not {kind!r}")
+    if item_type is not None and item_type not in ("cf_item", "activity"):
+        raise ValueError("item type must be cf_item or activity")
+    stmt = select(FundingCell).where(FundingCell.country == country, FundingCell.dimension == by)
+    if kind:
+        stmt = stmt.where(FundingCell.kind == kind)
+    if item_type:
+        stmt = stmt.where(FundingCell.item_type == item_type)
+    rows: dict[tuple, dict] = {}
+    for c in session.execute(stmt).scalars():
+        currency = "USD" if usd else c.currency
+        year = c.year if per_year else None
+        key = (c.code, year, currency)
+        r = rows.setdefault(key, {"country": country, "dimension": by, "code": c.code, "year": year,
+                                  "currency": currency, "measure": measure, "facts_without_usd": 0})
+        value = getattr(c, f"{measure}_usd" if usd else measure)
+        column = f"{'cf' if c.item_type == 'cf_item' else 'donor'}_{c.kind}"
+        if value is not None:
+            r[column] = r.get(column, Decimal(0)) + value
+        if usd:
+            r["facts_without_usd"] += c.facts_without_usd
+    out = list(rows.values())
+    for r in out:
+        if "cf_required" in r or "cf_available" in r:
+            r["cf_funding_gap"] = r.get("cf_required", Decimal(0)) - r.get("cf_available", Decimal(0))
+    out.sort(key=lambda r: (r["code"], r["year"] if r["year"] is not None else -1, r["currency"] or ""))
+    return out
+
+
+def money_columns(rows: list[dict]) -> list[str]:
+    """The money columns present in ``funding`` rows, in a stable order (CF first, then donors)."""
+    order = [f"cf_{k}" for k in CF_KINDS] + ["cf_funding_gap"] + [f"donor_{k}" for k in DONOR_KINDS]
+    present = {k for r in rows for k in r}
+    return [c for c in order if c in present]
