@@ -476,7 +476,7 @@ def evaluate(
     print(to_json(report) if as_json else format_report(report))
 
 
-from . import alignment  # noqa: E402,F401  (registers match, links, review, gaps, funding, report on ``app``)
+from . import alignment, server  # noqa: E402,F401  (register match, links, review, gaps, funding, report, serve, keys)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

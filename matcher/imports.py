@@ -21,8 +21,13 @@ def import_file(
     options: Optional[dict[str, Any]] = None,
     name: Optional[str] = None,
     progress: Optional[Callable[[int], None]] = None,
+    background: Optional[bool] = None,
 ) -> ImportSummary:
-    """Ingest one file; a fatal problem gives ``ok=False`` and leaves the store as it was."""
+    """Ingest one file; a fatal problem gives ``ok=False`` and leaves the store as it was.
+
+    ``background=False`` reads inline even for readers that would parse in a second process (the API
+    does so: forking a multi-threaded server is unsafe).
+    """
     source = Source.of(path_or_bytes, name)
     if source.path is not None and not source.path.is_file():
         return ImportSummary(file=source.name, source_type=fmt or "unknown", ok=False,
@@ -39,5 +44,6 @@ def import_file(
         file_name=source.name,
         source_type=reader.name,
         progress=progress,
-        background=getattr(reader, "background", False),
+        background=getattr(reader, "background", False) if background is None else background and
+        getattr(reader, "background", False),
     )

@@ -412,3 +412,32 @@ class FundingCell(SQLModel, table=True):
     facts_without_usd: int = 0
     items: int = 0
     recommendations: int = 0
+
+
+# --------------------------------------------------------------------------- API keys and import jobs (#6)
+class ApiKey(SQLModel, table=True):
+    """An API key: only its SHA-256 is stored; the key itself is shown once when created."""
+
+    __tablename__ = "api_key"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    prefix: str = Field(max_length=16, index=True, description="First characters of the key, to tell keys apart.")
+    key_hash: str = Field(max_length=64, unique=True)
+    role: str = Field(max_length=10, description="reader | editor | admin")
+    name: Optional[str] = Field(default=None, max_length=200)
+    created_at: datetime
+    revoked_at: Optional[datetime] = None
+
+
+class ImportJob(SQLModel, table=True):
+    """An upload ingested in the background (large files): its status and, when done, the import summary."""
+
+    __tablename__ = "import_job"
+    id: str = Field(primary_key=True, max_length=32)
+    status: str = Field(max_length=10, description="queued | running | done | failed")
+    kind: str = Field(max_length=10)
+    file_name: str
+    size_bytes: int
+    summary: Optional[dict] = _json()
+    error: Optional[str] = None
+    created_at: datetime
+    finished_at: Optional[datetime] = None

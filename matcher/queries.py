@@ -10,7 +10,8 @@ from sqlmodel import Session
 
 from .cooperation import LEVELS as CF_LEVELS
 from .countries import to_iso3
-from .models import Activity, CFItem, ItemCountry, ItemTag, MoneyFact, Recommendation, RecommendingState, Response
+from .models import (Activity, CFItem, Classification, ItemCountry, ItemTag, MoneyFact, Recommendation,
+                     RecommendingState, Response)
 
 
 def stats(session: Session) -> dict:
@@ -63,14 +64,20 @@ def list_recommendations(
     response: Optional[str] = None,
     theme: Optional[str] = None,
     q: Optional[str] = None,
+    cycle: Optional[int] = None,
+    sdg: Optional[str] = None,
+    action_category: Optional[int] = None,
     limit: Optional[int] = 100,
     offset: int = 0,
 ) -> tuple[list[dict], int]:
     """Recommendations matching the filters, with their states and tags, and the total count.
 
-    ``country`` is an ISO3 code or a name; ``theme`` matches a theme's id or label (any vocabulary);
+    ``country`` is an ISO3 code or a name; ``theme`` matches a theme's id or label (any vocabulary,
+    declared or predicted); ``sdg`` an SDG goal ("5") or target ("5.2"), declared or predicted;
     ``q`` is a case-insensitive substring of the text.
     """
+    if action_category is not None and not 1 <= action_category <= 5:
+        raise ValueError("action category must be 1-5")
     if response and response not in {r.value for r in Response}:
         raise ValueError(f"unknown response '{response}': use one of {', '.join(r.value for r in Response)}")
     stmt = select(Recommendation)
@@ -88,7 +95,21 @@ def list_recommendations(
             ItemTag.vocabulary.in_(("uprinfo", "uhri", "theme")),  # type: ignore[attr-defined]
             or_(func.lower(ItemTag.code) == t, func.lower(ItemTag.label) == t),
         )
-        stmt = stmt.where(Recommendation.id.in_(tagged))  # type: ignore[attr-defined]
+        predicted = select(Classification.item_id).where(
+            Classification.item_type == "recommendation", Classification.vocabulary == "uprinfo",
+            func.lower(Classification.code) == t)
+        stmt = stmt.where(or_(Recommendation.id.in_(tagged), Recommendation.id.in_(predicted)))  # type: ignore[attr-defined]
+    if sdg:
+        declared = _sdg_filter("recommendation", sdg)
+        vocabulary, code = _sdg_code(sdg)
+        predicted = select(Classification.item_id).where(
+            Classification.item_type == "recommendation", Classification.vocabulary == vocabulary,
+            Classification.code == code)
+        stmt = stmt.where(or_(Recommendation.id.in_(declared), Recommendation.id.in_(predicted)))  # type: ignore[attr-defined]
+    if cycle is not None:
+        stmt = stmt.where(Recommendation.cycle == cycle)
+    if action_category is not None:
+        stmt = stmt.where(Recommendation.action_category == action_category)
     if q:
         stmt = stmt.where(func.lower(Recommendation.text).contains(q.casefold()))
     count = session.execute(select(func.count()).select_from(stmt.subquery())).one()[0]
@@ -97,6 +118,12 @@ def list_recommendations(
         stmt = stmt.limit(limit)
     recs = session.execute(stmt).scalars().all()
     return _with_children(session, recs), count
+
+
+def get_recommendation(session: Session, rec_id: str) -> Optional[dict]:
+    """One recommendation as ``list_recommendations`` shows it, or None."""
+    rec = session.get(Recommendation, rec_id)
+    return _with_children(session, [rec])[0] if rec is not None else None
 
 
 def _with_children(session: Session, recs) -> list[dict]:
@@ -134,17 +161,23 @@ def _in_country(item_type: str, iso3: str):
     return select(ItemCountry.item_id).where(ItemCountry.item_type == item_type, ItemCountry.iso3 == iso3)
 
 
-def _sdg_filter(item_type: str, sdg: str):
-    """Items declaring SDG goal ``sdg`` ("5") or target ("5.2"); an invalid code is an error, not 0 rows."""
+def _sdg_code(sdg: str) -> tuple[str, str]:
+    """("sdg_goal", "5") or ("sdg_target", "5.2") for a user's code; an invalid code is an error, not 0 rows."""
     from .taxonomy import normalise_target
 
     raw = sdg.strip().upper().removeprefix("SDG").strip()
     if raw.isdigit() and 1 <= int(raw) <= 17:
-        return _tagged(item_type, ("sdg_goal",), str(int(raw)))
+        return "sdg_goal", str(int(raw))
     target = normalise_target(sdg)
     if target is None:
         raise ValueError(f"'{sdg}' is not an SDG goal (1-17) or target (e.g. 5.2, 4.a)")
-    return _tagged(item_type, ("sdg_target",), target)
+    return "sdg_target", target
+
+
+def _sdg_filter(item_type: str, sdg: str):
+    """Items declaring SDG goal ``sdg`` ("5") or target ("5.2")."""
+    vocabulary, code = _sdg_code(sdg)
+    return _tagged(item_type, (vocabulary,), code)
 
 
 def list_cf_items(

@@ -86,6 +86,18 @@ class Settings(BaseSettings):
     link_explain_terms: int = Field(
         4, ge=0, description="Shared words named in a link's explanation.")
 
+    # HTTP API and web page (api/)
+    api_reader_open: bool = Field(
+        True, description="Read endpoints and the web page work without a key (false: a reader key is needed).")
+    api_cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS, e.g. [\"https://example.org\"] (empty = CORS off).")
+    upload_max_bytes: int = Field(
+        50_000_000, ge=1, description="Largest file accepted by POST /imports, in bytes (larger: 413).")
+    upload_max_files: int = Field(
+        10, ge=1, description="Most files accepted in one POST /imports request.")
+    upload_background_bytes: int = Field(
+        5_000_000, ge=0, description="Uploads larger than this are ingested as a background job (202 + job id).")
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -1,0 +1,198 @@
+"""The web page (server-rendered, Jinja2; works offline): country overview, recommendation with its links, upload."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, select
+
+from matcher import coverage, funding as funding_mod
+from matcher.classification_store import item_labels
+from matcher.countries import to_iso3
+from matcher.keys import role_allows, verify_key
+from matcher.linking import list_links, review_link
+from matcher.models import Activity, CFItem, Coverage, Recommendation
+from matcher.queries import get_recommendation
+from matcher.settings import get_settings
+
+from .charts import PALETTE, SERIES_COLOURS, Series, bar_chart
+from .deps import SessionDep
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+KEY_COOKIE = "upr_align_key"
+
+
+def _reader_gate(request: Request, session) -> None:
+    """With UPR_ALIGN_API_READER_OPEN=false the pages need a key too (from the cookie set by a form)."""
+    if get_settings().api_reader_open:
+        return
+    if verify_key(session, request.cookies.get(KEY_COOKIE)) is None:
+        raise HTTPException(401, "this site needs an API key: ask an administrator")
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request, session: SessionDep):
+    _reader_gate(request, session)
+    rows = session.execute(select(Recommendation.state_under_review, func.count())
+                           .where(Recommendation.state_under_review.is_not(None))
+                           .group_by(Recommendation.state_under_review)
+                           .order_by(func.count().desc())).all()
+    matched = dict(session.execute(select(Coverage.country, func.count()).group_by(Coverage.country)).all())
+    countries = [{"iso3": c, "name": _name(c), "recommendations": n, "matched": matched.get(c, 0)} for c, n in rows]
+    return templates.TemplateResponse(request, "index.html", {"countries": countries})
+
+
+def _name(iso3: str) -> str:
+    import pycountry
+
+    c = pycountry.countries.get(alpha_3=iso3)
+    return getattr(c, "common_name", None) or (c.name if c else iso3)
+
+
+@router.get("/country/{country}", response_class=HTMLResponse)
+def country_page(request: Request, session: SessionDep, country: str, response: str = "accepted",
+                 theme: Optional[str] = None, goal: Optional[str] = None):
+    _reader_gate(request, session)
+    iso3 = to_iso3(country)
+    if iso3 is None:
+        raise HTTPException(404, f"unknown country '{country}'")
+    if response not in coverage.RESPONSES:
+        raise HTTPException(422, f"response must be one of {', '.join(coverage.RESPONSES)}")
+    summary = coverage.summary(session, iso3, response)
+    by_theme = coverage.gaps(session, iso3, "theme", response)
+    by_goal = coverage.gaps(session, iso3, "goal", response)
+    cov = summary["coverage"]
+    charts = {
+        "coverage": bar_chart(f"Coverage of {response} recommendations", ["recommendations"],
+                              [Series(label, [cov[k]["recommendations"]], PALETTE[k]) for k, label in
+                               (("cf", "Cooperation Framework only"), ("donor", "donors only"), ("both", "both"),
+                                ("none", "nothing"))], stacked=True, bar_height=28),
+        "themes": _gap_chart(f"Uncovered {response} recommendations by theme (top 15)", by_theme[:15]),
+        "goals": _gap_chart(f"Uncovered {response} recommendations by SDG goal", sorted(
+            by_goal, key=lambda r: (len(r["code"]) > 2, int(r["code"]) if r["code"].isdigit() else 99))),
+    }
+    money = funding_mod.funding(session, iso3, by="theme", usd=True, per_year=False, item_type="cf_item")
+    money = sorted(money, key=lambda r: -float(r.get("cf_required", 0) or 0))[:12]
+    if money:
+        charts["money"] = bar_chart(
+            "Cooperation Framework money attributed to recommendations, by theme (USD, all years)",
+            [r["code"] for r in money],
+            [Series(label, [float(r.get(f"cf_{k}", 0) or 0) for r in money], PALETTE[k])
+             for k, label in (("required", "required"), ("available", "available"), ("expenditure", "spent"))])
+    table = _uncovered(session, iso3, response, theme, goal)
+    return templates.TemplateResponse(request, "country.html", {
+        "iso3": iso3, "name": _name(iso3), "response": response, "responses": coverage.RESPONSES, "summary": summary,
+        "charts": charts, "by_theme": by_theme, "by_goal": by_goal, "uncovered": table, "theme": theme or "",
+        "goal": goal or "", "themes": sorted(r["code"] for r in by_theme), "goals": [r["code"] for r in by_goal],
+        "money": money})
+
+
+def _gap_chart(title: str, rows: list[dict]) -> str:
+    labels = [r["code"] for r in rows]
+    return bar_chart(title, labels, [
+        Series("uncovered", [r["uncovered"] for r in rows], PALETTE["none"]),
+        Series("covered", [r["recommendations"] - r["uncovered"] for r in rows], PALETTE["both"])], stacked=True)
+
+
+def _uncovered(session, iso3: str, response: str, theme: Optional[str], goal: Optional[str]) -> list[dict]:
+    from matcher.models import RecDimension
+
+    rows = coverage.uncovered(session, iso3, response)
+    for dimension, code in (("theme", theme), ("goal", goal)):
+        if code:
+            ids = set(session.execute(select(RecDimension.recommendation_id).where(
+                RecDimension.country == iso3, RecDimension.dimension == dimension, RecDimension.code == code)).scalars())
+            rows = [r for r in rows if r["id"] in ids]
+    themes: dict[str, list[str]] = {}
+    for rec_id, code in session.execute(select(RecDimension.recommendation_id, RecDimension.code).where(
+            RecDimension.country == iso3, RecDimension.dimension == "theme")):
+        themes.setdefault(rec_id, []).append(code)
+    for r in rows:
+        r["themes"] = ", ".join(sorted(themes.get(r["id"], [])))
+    return rows
+
+
+@router.get("/recommendation/{rec_id}", response_class=HTMLResponse)
+def recommendation_page(request: Request, session: SessionDep, rec_id: str, done: Optional[str] = None,
+                        error: Optional[str] = None):
+    _reader_gate(request, session)
+    rec = get_recommendation(session, rec_id)
+    if rec is None:
+        raise HTTPException(404, f"no recommendation with id {rec_id}")
+    links, _ = list_links(session, recommendation_id=rec_id, limit=100)
+    titles = _titles(session, links)
+    labels = item_labels(session, "recommendation", rec_id)
+    cov = session.get(Coverage, rec_id)
+    return templates.TemplateResponse(request, "recommendation.html", {
+        "rec": rec, "links": links, "titles": titles, "labels": labels, "coverage": cov.covered_by if cov else None,
+        "done": done, "error": error, "has_key": bool(request.cookies.get(KEY_COOKIE))})
+
+
+def _titles(session, links) -> dict:
+    out = {}
+    for model, kind in ((CFItem, "cf_item"), (Activity, "activity")):
+        ids = [l.item_id for l in links if l.item_type == kind]
+        if ids:
+            out.update({(kind, i): t for i, t in session.execute(select(model.id, model.title).where(model.id.in_(ids)))})
+    return out
+
+
+@router.post("/recommendation/{rec_id}/review")
+def review_form(request: Request, session: SessionDep, rec_id: str, link_id: Annotated[int, Form()],
+                decision: Annotated[str, Form(pattern="^(confirmed|rejected)$")],
+                reason: Annotated[Optional[str], Form(max_length=2000)] = None,
+                api_key: Annotated[Optional[str], Form(max_length=100)] = None,
+                remember: Annotated[Optional[str], Form()] = None):
+    key = api_key or request.cookies.get(KEY_COOKIE)
+    row = verify_key(session, key)
+    if row is None or not role_allows(row.role, "editor"):
+        msg = "an editor key is needed to review links" if row is None else f"a {row.role} key cannot review links"
+        return RedirectResponse(f"/recommendation/{rec_id}?error={msg}", status_code=303)
+    try:
+        link = review_link(session, link_id, decision=decision, reviewer=row.name or f"key {row.prefix}…",
+                           reason=reason or None)
+    except (LookupError, ValueError) as exc:
+        return RedirectResponse(f"/recommendation/{rec_id}?error={exc.args[0]}", status_code=303)
+    resp = RedirectResponse(f"/recommendation/{rec_id}?done=link {link.id} {link.status}#link-{link.id}",
+                            status_code=303)
+    if remember and api_key:
+        resp.set_cookie(KEY_COOKIE, api_key, httponly=True, samesite="strict", max_age=8 * 3600)
+    return resp
+
+
+@router.get("/upload", response_class=HTMLResponse)
+def upload_page(request: Request, session: SessionDep):
+    _reader_gate(request, session)
+    return templates.TemplateResponse(request, "upload.html", {"result": None, "error": None})
+
+
+@router.post("/upload", response_class=HTMLResponse)
+def upload_form(request: Request, session: SessionDep, file: UploadFile,
+                kind: Annotated[str, Form(pattern="^(upr|cf|iati|donor)$")],
+                api_key: Annotated[str, Form(max_length=100)]):
+    from matcher import import_file
+
+    from .routers.imports import _check_type, _spool
+
+    row = verify_key(session, api_key)
+    if row is None or not role_allows(row.role, "admin"):
+        return templates.TemplateResponse(request, "upload.html", {
+            "result": None, "error": "an admin key is needed to import files"}, status_code=403)
+    folder = Path(tempfile.mkdtemp(prefix="upr-align-upload-"))
+    try:
+        path = _spool(file, get_settings().upload_max_bytes, folder)
+        _check_type(path, kind, None)
+        summary = import_file(request.app.state.engine, path, kind=kind, background=False)
+    except HTTPException as exc:
+        return templates.TemplateResponse(request, "upload.html", {"result": None, "error": exc.detail},
+                                          status_code=exc.status_code)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return templates.TemplateResponse(request, "upload.html", {"result": summary.as_dict(), "error": summary.error},
+                                      status_code=200 if summary.ok else 422)
