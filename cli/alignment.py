@@ -230,3 +230,49 @@ def report(
         info = write_report(session, iso3, out_file)
     out.print(f"wrote {out_file}: " + ", ".join(f"{k} {v}" for k, v in info.items()))
     sys.stdout.flush()
+
+
+def demo_job(engine, db: str, report_file: Path) -> None:
+    """After the demo's ingest: match (classifying first), print the gap and money summary, write the report."""
+    from sqlmodel import Session
+
+    from matcher import coverage
+    from matcher import funding as funding_mod
+    from matcher.linking import match_store
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("classifying and matching (first use trains the text model, ~15 s)", total=None)
+        summary = match_store(engine, progress=lambda step, d, t: progress.update(task, completed=d, total=t))
+    _print_match(summary)
+    with Session(engine) as session:
+        for response in ("accepted", "noted"):
+            s = coverage.summary(session, "KEN", response)
+            c = s["coverage"]
+            out.print(f"\n[bold]Kenya, {response} recommendations[/bold]: {s['recommendations']} ({s['clusters']} distinct "
+                      f"texts) — covered by the Cooperation Framework only {c['cf']['recommendations']}, by donors only "
+                      f"{c['donor']['recommendations']}, by both {c['both']['recommendations']}, "
+                      f"by nothing {c['none']['recommendations']}")
+        rows = coverage.gaps(session, "KEN", "theme", "accepted")[:8]
+        t = Table("theme", "accepted", "uncovered", "CF only", "donors only", "both",
+                  title="largest gaps: themes with the most uncovered accepted recommendations")
+        for r in rows:
+            t.add_row(r["code"], str(r["recommendations"]), str(r["uncovered"]), str(r["covered_cf"]),
+                      str(r["covered_donor"]), str(r["covered_both"]))
+        out.print(t)
+        money = funding_mod.funding(session, "KEN", by="all", usd=True, per_year=False)
+        if money:
+            m = money[0]
+            out.print("money attributed to Kenya's recommendations (USD at each fact's ECB rate, all years): "
+                      + ", ".join(f"{k.replace('_', ' ')} {m[k]:,.0f}" for k in funding_mod.money_columns(money))
+                      + (f"; {m['facts_without_usd']} facts in currencies without an ECB rate (KES, XDR, …) are "
+                         "left out of these USD sums" if m.get("facts_without_usd") else ""))
+        try:
+            from matcher.report import write_report
+
+            write_report(session, "KEN", report_file)
+            out.print(f"\nreport: {report_file} (summary with charts, gaps, links with explanations, funding, method)")
+        except ImportError:  # pragma: no cover - the report module ships with the package
+            pass
+    out.print(f"store: {db}\nnext: upr-align gaps --country KEN --by goal --db {db}   ·   "
+              f"upr-align serve --db {db}  then open http://127.0.0.1:8000/country/KEN")

@@ -111,7 +111,9 @@ def match_store(engine: Engine, *, country: Optional[str] = None, full: bool = F
 
     with Session(engine) as session:
         t = time.perf_counter()
-        dirty, fingerprints = dirty_items(session, s, full or _never_matched(session))
+        if not full and _never_matched(session):
+            full = summary.full = True  # a first run is a full run
+        dirty, fingerprints = dirty_items(session, s, full)
         if country:
             dirty = {k: set(v) for k, v in dirty.items()}
         recs, items, countries = _load_scope(session, s, dirty, country, full)

@@ -38,6 +38,11 @@ def head_revision() -> str:
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
+    # WAL: readers (the API) never wait for a writer (an import) and vice versa; a second writer waits
+    # up to 30 s for the first instead of failing with "database is locked"
+    cur.execute("PRAGMA busy_timeout=30000")
+    if getattr(dbapi_conn, "in_transaction", False) is False:
+        cur.execute("PRAGMA journal_mode=WAL")
     cur.close()
 
 
