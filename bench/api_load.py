@@ -36,8 +36,11 @@ def _free_port() -> int:
 
 
 def _cli() -> list[str]:
+    beside = Path(sys.executable).with_name("upr-align")
+    if beside.exists():
+        return [str(beside)]
     exe = shutil.which("upr-align")
-    return [exe] if exe else [sys.executable, "-m", "cli.main"]
+    return [exe] if exe else [sys.executable, "-m", "cli"]
 
 
 async def _get(reader, writer, path: str) -> int:
@@ -117,12 +120,15 @@ def main() -> None:
     server = subprocess.Popen(_cli() + ["serve", "--port", str(port), "--db", args.db], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        for _ in range(300):
+        deadline = time.time() + 180
+        while True:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
                 break
             except OSError:
-                time.sleep(0.1)
+                if server.poll() is not None or time.time() > deadline:
+                    sys.exit(f"the server did not start: {server.stderr.read().decode()[-2000:]}")
+                time.sleep(0.2)
         asyncio.run(_load(port, args.path, 1.0, 2))  # warm-up: caches, first queries
         if args.mixed:
             import threading

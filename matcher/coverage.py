@@ -77,7 +77,31 @@ def materialise(session: Session, countries: Iterable[str]) -> int:
         for k in range(0, len(dim_rows), 20000):
             _insert_many(session, RecDimension, dim_rows[k:k + 20000])
         n += len(cov_rows)
+    bump_version(session)
     return n
+
+
+def bump_version(session: Session) -> int:
+    """Mark the materialised tables as changed (in the caller's transaction); returns the new version."""
+    from datetime import datetime, timezone
+
+    from .models import StoreVersion
+
+    row = session.get(StoreVersion, 1)
+    if row is None:
+        row = StoreVersion(id=1, version=0, changed_at=datetime.now(timezone.utc))
+    row.version += 1
+    row.changed_at = datetime.now(timezone.utc)
+    session.add(row)
+    session.flush()
+    return row.version
+
+
+def store_version(session: Session) -> int:
+    """The current version of the materialised tables (0 before the first match)."""
+    from .models import StoreVersion
+
+    return session.execute(select(StoreVersion.version).where(StoreVersion.id == 1)).scalar() or 0
 
 
 def _best_links(session: Session, countries: list[str]) -> dict[str, dict[str, tuple[int, float, int]]]:

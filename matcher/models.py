@@ -441,3 +441,12 @@ class ImportJob(SQLModel, table=True):
     error: Optional[str] = None
     created_at: datetime
     finished_at: Optional[datetime] = None
+
+
+class StoreVersion(SQLModel, table=True):
+    """One row whose ``version`` grows each time coverage and funding are rebuilt: readers cache on it."""
+
+    __tablename__ = "store_version"
+    id: int = Field(default=1, primary_key=True)
+    version: int = 0
+    changed_at: datetime

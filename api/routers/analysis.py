@@ -9,6 +9,7 @@ from matcher import coverage, funding as funding_mod
 from matcher.countries import to_iso3
 from matcher.queries import stats as store_stats
 
+from ..cache import cached_json
 from ..deps import Admin, Reader, SessionDep
 from ..schemas import Gaps, MatchOut, Page
 from .common import page_params, unprocessable
@@ -30,10 +31,14 @@ def country_or_422(country: str) -> str:
 def gaps(session: SessionDep, _: Reader, country: str, by: By = "theme", response: ResponseQ = "accepted"):
     """Coverage of a country's recommendations and the gap table (most uncovered first), from materialised tables."""
     iso3 = country_or_422(country)
-    with page_params():
-        summary = coverage.summary(session, iso3, response)
-        rows = coverage.gaps(session, iso3, by, response)
-    return {"summary": summary, "data": rows, "count": len(rows)}
+
+    def build():
+        with page_params():
+            summary = coverage.summary(session, iso3, response)
+            rows = coverage.gaps(session, iso3, by, response)
+        return {"summary": summary, "data": rows, "count": len(rows)}
+
+    return cached_json(session, ("gaps", iso3, by, response), build)
 
 
 @router.get("/funding", response_model=Page[dict[str, Any]])
@@ -43,9 +48,13 @@ def funding(session: SessionDep, _: Reader, country: str,
             usd: bool = False, per_year: bool = True):
     """Money aligned with recommendations per code, year and currency: one column per source and kind."""
     iso3 = country_or_422(country)
-    with page_params():
-        rows = funding_mod.funding(session, iso3, by=by, kind=kind, measure=measure, usd=usd, per_year=per_year)
-    return {"data": rows, "count": len(rows)}
+
+    def build():
+        with page_params():
+            rows = funding_mod.funding(session, iso3, by=by, kind=kind, measure=measure, usd=usd, per_year=per_year)
+        return {"data": rows, "count": len(rows)}
+
+    return cached_json(session, ("funding", iso3, by, kind, measure, usd, per_year), build)
 
 
 @router.get("/stats", response_model=dict[str, Any])

@@ -1,4 +1,4 @@
-"""API keys (hashed) and background import jobs (issue #6)
+"""API keys (hashed), background import jobs and the store version readers cache on (issue #6)
 
 Revision ID: 0005
 Revises: 0004
@@ -40,9 +40,17 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
+    op.create_table(
+        "store_version",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("store_version")
     op.drop_table("import_job")
     with op.batch_alter_table("api_key", schema=None) as b:
         b.drop_index(b.f("ix_api_key_prefix"))

@@ -1,0 +1,4 @@
+"""``python -m cli``: the upr-align command."""
+from cli.main import app
+
+app()
