@@ -7,8 +7,8 @@ share 1/n used to split money).  Rejected links never count.  ``gaps`` aggregate
 one country -- a few indexed queries, no matching at query time.
 
 Two counts, never confused: ``recommendations`` counts every recommendation (one per recommending
-state in UPR Info data), ``clusters`` counts recommendations with the same normalised text in the same
-country once.  A recommendation with several themes is counted under each of them.
+state in UPR Info data), ``clusters`` counts identical or near-identical texts in the same country once
+(``clusters``; similarity ``UPR_ALIGN_CLUSTER_SIMILARITY``).  A recommendation with several themes is counted under each of them.
 """
 from __future__ import annotations
 
@@ -31,11 +31,50 @@ NONE_CODE = "(none)"  # a recommendation with no label in a dimension still coun
 _NON_WORD = re.compile(r"[^\w]+")
 
 
+def normalise(text: str) -> str:
+    """Text with case, punctuation and spacing ignored."""
+    return " ".join(_NON_WORD.sub(" ", text.casefold()).split())
+
+
 def cluster_key(country: str, text: str) -> str:
-    """Id shared by recommendations of one country whose text is the same once case, punctuation and
-    spacing are ignored (UPR Info repeats a text once per recommending state)."""
-    norm = " ".join(_NON_WORD.sub(" ", text.casefold()).split())
-    return hashlib.sha1(f"{country}|{norm}".encode("utf-8")).hexdigest()[:16]
+    """Id of a cluster: a hash of the country and the cluster's first normalised text."""
+    return hashlib.sha1(f"{country}|{normalise(text)}".encode("utf-8")).hexdigest()[:16]
+
+
+def clusters(country: str, texts: dict[str, str], similarity: float) -> dict[str, str]:
+    """Recommendation id -> cluster id, for the recommendations of one country.
+
+    Texts equal once normalised are one cluster; so are near-identical ones (rapidfuzz token-sort ratio >=
+    ``similarity``, e.g. the same recommendation made by several states with a word changed), joined
+    transitively.  ``similarity`` 100 keeps exact matches only.
+    """
+    from rapidfuzz import fuzz, process
+
+    by_norm: dict[str, list[str]] = {}
+    for rec_id, text in texts.items():
+        by_norm.setdefault(normalise(text), []).append(rec_id)
+    uniq = sorted(by_norm)
+    parent = list(range(len(uniq)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    if similarity < 100 and len(uniq) > 1:
+        scores = process.cdist(uniq, uniq, scorer=fuzz.token_sort_ratio, score_cutoff=similarity, dtype="uint8")
+        for i, j in zip(*scores.nonzero()):
+            if i < j:
+                a, b = find(int(i)), find(int(j))
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    out = {}
+    for k, norm in enumerate(uniq):
+        key = cluster_key(country, uniq[find(k)])
+        for rec_id in by_norm[norm]:
+            out[rec_id] = key
+    return out
 
 
 def materialise(session: Session, countries: Iterable[str]) -> int:
@@ -51,8 +90,14 @@ def materialise(session: Session, countries: Iterable[str]) -> int:
         session.execute(delete(RecDimension).where(RecDimension.country.in_(part)))
         profiles = load_profiles(session, "recommendation", s, countries=part)
         best = _best_links(session, part)
-        texts = dict(session.execute(select(Recommendation.id, Recommendation.text)
-                                     .where(Recommendation.state_under_review.in_(part))).all())
+        cluster_of: dict[str, str] = {}
+        per_country: dict[str, dict[str, str]] = defaultdict(dict)
+        for rec_id, iso3, text in session.execute(select(Recommendation.id, Recommendation.state_under_review,
+                                                         Recommendation.text)
+                                                  .where(Recommendation.state_under_review.in_(part))):
+            per_country[iso3][rec_id] = text or ""
+        for iso3, texts in per_country.items():
+            cluster_of.update(clusters(iso3, texts, s.cluster_similarity))
         cov_rows, dim_rows = [], []
         for rec_id, p in profiles.items():
             country = next(iter(p.countries), None)
@@ -63,7 +108,7 @@ def materialise(session: Session, countries: Iterable[str]) -> int:
             covered = "both" if cf and donor else "cf" if cf else "donor" if donor else "none"
             cov_rows.append({
                 "recommendation_id": rec_id, "country": country, "response": p.response or "pending",
-                "action_category": p.action_category, "cluster_id": cluster_key(country, texts.get(rec_id, "")),
+                "action_category": p.action_category, "cluster_id": cluster_of[rec_id],
                 "covered_by": covered, "cf_links": cf[2] if cf else 0, "donor_links": donor[2] if donor else 0,
                 "best_cf_link_id": cf[0] if cf else None, "best_cf_score": cf[1] if cf else None,
                 "best_donor_link_id": donor[0] if donor else None, "best_donor_score": donor[1] if donor else None})

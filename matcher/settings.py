@@ -83,6 +83,9 @@ class Settings(BaseSettings):
         0.3, ge=0, le=1, description="Minimum link score for a candidate pair to become a link.")
     link_max_per_recommendation: int = Field(
         10, ge=1, description="At most this many links per recommendation and item type (CF / donor), the best first.")
+    cluster_similarity: float = Field(
+        95, ge=50, le=100, description="Recommendations of one country whose texts are at least this similar "
+        "(rapidfuzz token-sort ratio, 0-100) count as one cluster (100 = identical texts only).")
     link_explain_terms: int = Field(
         4, ge=0, description="Shared words named in a link's explanation.")
 

@@ -136,3 +136,15 @@ def test_country_run_rescores_that_country_only(kenya):
     match_store(kenya)
     s = match_store(kenya, country="KEN")
     assert s.countries == 1 and s.scored > 0 and s.links_created == 0 and s.links_removed == 0
+
+
+def test_near_identical_texts_form_one_cluster():
+    texts = {"a": "Ratify the Optional Protocol to the Convention against Torture.",
+             "b": "ratify the optional protocol to the convention against torture",
+             "c": "Ratify the Optional Protocol to the Convention against Torture (OPCAT)",
+             "d": "Abolish the death penalty"}
+    near = coverage.clusters("KEN", texts, 90)
+    assert near["a"] == near["b"] == near["c"] != near["d"]
+    exact = coverage.clusters("KEN", texts, 100)
+    assert exact["a"] == exact["b"] != exact["c"]
+    assert coverage.clusters("UGA", texts, 100)["a"] != exact["a"]  # clusters never span countries
