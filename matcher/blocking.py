@@ -9,8 +9,9 @@ number of pairs it proposes is known before anything is scored (``count_pairs``)
     goal    at least one shared SDG goal (weaker: many texts share goal 16)
 
 Label weights go into the matrices, so the same products are the scoring components
-(``matcher.scoring``): entry (r, i) of the target product is sum over shared targets t of
-specificity(t) x weight on r x weight on i.
+(``matcher.scoring``): entry (r, i) of the target product is the sum over shared targets t of
+specificity(t) x weight on r x weight on i, divided by sqrt(n_r x n_i), the numbers of targets on each side
+(so it stays in [0, 1] and a broad item does not match everything).
 """
 from __future__ import annotations
 
@@ -61,15 +62,19 @@ def document_frequencies(profiles: Iterable[Profile]) -> dict[str, dict[str, int
 
 def label_matrix(profiles: Sequence[Profile], attribute: str, columns: dict[str, int],
                  weights: dict[str, float] | None = None) -> sparse.csr_matrix:
-    """(n_profiles x n_labels) matrix of label weights, times ``weights[code]`` (specificity) when given."""
+    """(n_profiles x n_labels) matrix of label weights divided by sqrt(number of labels in the row), times
+    ``weights[code]`` (specificity) when given: a broad item tagged with twenty targets shares each of them
+    less than a focused one does."""
     indptr, indices, data = [0], [], []
     for p in profiles:
-        for code, w in getattr(p, attribute).items():
+        labels = getattr(p, attribute)
+        breadth = math.sqrt(len(labels)) if labels else 1.0
+        for code, w in labels.items():
             j = columns.get(code)
             if j is None:
                 j = columns[code] = len(columns)
             indices.append(j)
-            data.append(w * (weights.get(code, 0.0) if weights is not None else 1.0))
+            data.append(w * (weights.get(code, 0.0) if weights is not None else 1.0) / breadth)
         indptr.append(len(indices))
     return sparse.csr_matrix((np.asarray(data, dtype=np.float64), np.asarray(indices, dtype=np.int64),
                               np.asarray(indptr, dtype=np.int64)), shape=(len(profiles), max(len(columns), 1)))

@@ -2,7 +2,8 @@
 
 Components of a candidate pair (recommendation r, item i), each in [0, 1]:
 
-    target  min(1, sum over shared SDG targets t of specificity(t) x w_r(t) x w_i(t))
+    target  min(1, sum over shared SDG targets t of specificity(t) x w_r(t) x w_i(t) / sqrt(n_r x n_i)),
+            n_r and n_i the numbers of targets of r and of i (breadth: a broad item matches each less)
     theme   min(1, same over shared UPR Info themes)
     goal    min(1, same over shared SDG goals)
     text    cosine of TF-IDF vectors of lemmatised content words (unigrams and bigrams; IDF over the
@@ -18,6 +19,7 @@ independent reasons add up without ever passing 1.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -109,7 +111,8 @@ def shared_labels(rec: Profile, item: Profile, attribute: str, vocabulary: str,
         if code in theirs:
             out.append({"code": code, "recommendation": rec.origin.get((vocabulary, code), "declared"),
                         "item": item.origin.get((vocabulary, code), "declared"),
-                        "contribution": round(spec.get(code, 0.0) * w * theirs[code], 4)})
+                        "contribution": round(spec.get(code, 0.0) * w * theirs[code]
+                                              / math.sqrt(len(theirs) * len(getattr(rec, attribute))), 4)})
     out.sort(key=lambda d: (-d["contribution"], d["code"]))
     return out
 

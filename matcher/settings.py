@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     link_weight_text: float = Field(
         0.8, ge=0, le=1, description="Weight of the text-similarity component (TF-IDF cosine of lemmatised words).")
     link_threshold: float = Field(
-        0.3, ge=0, le=1, description="Minimum link score for a candidate pair to become a link.")
+        0.2, ge=0, le=1, description="Minimum link score for a candidate pair to become a link.")
     link_max_per_recommendation: int = Field(
         10, ge=1, description="At most this many links per recommendation and item type (CF / donor), the best first.")
     cluster_similarity: float = Field(
