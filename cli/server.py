@@ -21,8 +21,21 @@ def serve(
     db: DbOpt = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs) and the web page with uvicorn."""
+    import os
+    from pathlib import Path
+
     import uvicorn
 
+    import matcher
+
+    url = db or matcher.get_settings().database_url
+    if db is None and "UPR_ALIGN_DATABASE_URL" not in os.environ and url.startswith("sqlite:///") \
+            and not Path(url.removeprefix("sqlite:///")).exists() and Path("upr-align-demo.db").exists():
+        # `upr-align demo && upr-align serve` shows the demo: there is no store of one's own here yet
+        db = "sqlite:///upr-align-demo.db"
+        err.print(f"no store at {url.removeprefix('sqlite:///')}: serving the demo store upr-align-demo.db")
+    if db:
+        os.environ["UPR_ALIGN_DATABASE_URL"] = db  # the app factory (and any worker process) reads it
     engine = _engine(db)  # migrate (or refuse) before listening
     engine.dispose()
     out.print(f"upr-align on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
