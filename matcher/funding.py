@@ -8,7 +8,9 @@ The rule, implemented once (``attribute``) and documented in README ("Funding al
    shares for the members of a multi-country office): that is the money *touching* the country.
 3. That amount is split across the item's linked recommendations in the country **in proportion to
    link score**: the money *attributed* to each.  Shares of one fact add up to at most the fact.
-4. Donor child activities (``activity.is_child``) are left out: their parent's money already counts.
+4. A donor parent and its child activities are never counted twice: for each kind of money, the parent's
+   figure stands for the family when the parent reports that kind, and the children's figures count only
+   when it does not (many parents report no money of their own, e.g. UNDP projects whose outputs do).
 5. Nothing is added across currencies: every figure keeps the reported currency; USD figures use each
    fact's own ECB rate, and facts without one are counted in ``facts_without_usd``.
 
@@ -84,18 +86,19 @@ def _frames(session: Session, countries: list[str]) -> tuple[pd.DataFrame, pd.Da
     fact_rows, share_rows = [], []
     for item_type, ids in links.groupby("item_type")["item_id"]:
         ids = sorted(set(ids))
-        children = set()
+        parent_of: dict[str, str] = {}
         if item_type == "activity":
             for start in range(0, len(ids), 5000):
-                children.update(session.execute(select(Activity.id).where(
-                    Activity.id.in_(ids[start:start + 5000]), Activity.is_child.is_(True))).scalars())
+                parent_of.update(session.execute(select(Activity.id, Activity.parent_id).where(
+                    Activity.id.in_(ids[start:start + 5000]), Activity.is_child.is_(True))).all())
+        parent_kinds = _kinds_with_money(session, sorted(set(parent_of.values())))
         for start in range(0, len(ids), 5000):
             part = ids[start:start + 5000]
             fact_rows += [r for r in session.execute(
                 select(MoneyFact.item_type, MoneyFact.item_id, MoneyFact.kind, MoneyFact.year, MoneyFact.period_start,
                        MoneyFact.currency, MoneyFact.amount, MoneyFact.amount_usd)
                 .where(MoneyFact.item_type == item_type, MoneyFact.item_id.in_(part), MoneyFact.counted.is_(True)))
-                if r[1] not in children]
+                if (parent_of.get(r[1]), r[2]) not in parent_kinds]
             by_item: dict[str, list] = {}
             for item_id, iso3, pct in session.execute(
                     select(ItemCountry.item_id, ItemCountry.iso3, ItemCountry.share_pct)
@@ -108,6 +111,16 @@ def _frames(session: Session, countries: list[str]) -> tuple[pd.DataFrame, pd.Da
                          columns=["item_type", "item_id", "kind", "year", "currency", "amount", "amount_usd"])
     shares = pd.DataFrame(share_rows, columns=["item_type", "item_id", "country", "share"])
     return links, facts, shares
+
+
+def _kinds_with_money(session: Session, parent_ids: list[str]) -> set[tuple[str, str]]:
+    """(parent activity id, kind) pairs for which the parent reports counted money of its own."""
+    out: set[tuple[str, str]] = set()
+    for start in range(0, len(parent_ids), 5000):
+        out.update(session.execute(select(MoneyFact.item_id, MoneyFact.kind).distinct().where(
+            MoneyFact.item_type == "activity", MoneyFact.item_id.in_(parent_ids[start:start + 5000]),
+            MoneyFact.counted.is_(True))).all())
+    return out
 
 
 def materialise(session: Session, countries: Iterable[str]) -> int:

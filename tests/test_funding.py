@@ -153,3 +153,26 @@ def test_rejecting_every_link_of_an_item_removes_its_money(engine):
 
         links, _, _ = _frames(session, ["KEN"])
         assert not ((links["item_type"] == item[0]) & (links["item_id"] == item[1])).any()
+
+
+def test_parent_and_child_money_is_counted_once(kenya, monkeypatch):
+    from matcher import settings as settings_mod
+    from matcher.funding import _frames
+
+    monkeypatch.setenv("UPR_ALIGN_LINK_THRESHOLD", "0.02")
+    settings_mod.get_settings.cache_clear()
+    match_store(kenya)
+    child, parent = "iati:XM-DAC-41114-OUTPUT-00123204", "iati:XM-DAC-41114-PROJECT-00129584"
+    with Session(kenya) as session:
+        assert session.get(Activity, child).is_child
+        # in the real file the UNDP project (parent) reports no money: its output (child) carries it, and counts
+        links, facts, _ = _frames(session, ["KEN"])
+        assert set(links["item_id"]) >= {child, parent}
+        assert child in set(facts["item_id"]) and parent not in set(facts["item_id"])
+        # give the parent a budget of its own: from then on the child's budgets stand aside, its commitment not
+        session.add(MoneyFact(item_type="activity", item_id=parent, source_type="iati", kind="budget", year=2021,
+                              amount=Decimal("1000000"), currency="USD", amount_usd=Decimal("1000000")))
+        session.commit()
+        links, facts, _ = _frames(session, ["KEN"])
+        kinds = {(i, k) for i, k in zip(facts["item_id"], facts["kind"])}
+        assert (parent, "budget") in kinds and (child, "budget") not in kinds and (child, "commitment") in kinds
