@@ -226,8 +226,15 @@ def report(
     from matcher.report import write_report
 
     iso3 = _iso3(country)
+    if not out_file.parent.is_dir():
+        err.print(f"[red]error:[/red] cannot write {out_file}: folder {out_file.parent} does not exist")
+        raise typer.Exit(2)
     with Session(_engine(db, must_exist=True)) as session:
-        info = write_report(session, iso3, out_file)
+        try:
+            info = write_report(session, iso3, out_file)
+        except (OSError, ValueError) as exc:
+            err.print(f"[red]error:[/red] cannot write {out_file}: {exc}")
+            raise typer.Exit(2) from None
     out.print(f"wrote {out_file}: " + ", ".join(f"{k} {v}" for k, v in info.items()))
     sys.stdout.flush()
 

@@ -6,8 +6,9 @@ import io
 import json
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
+EXCEL_MAX_ROWS = 1_048_576  # rows of an XLSX sheet, the header included
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
@@ -61,18 +62,37 @@ def to_xlsx(path, sheets: dict[str, tuple[Sequence[dict], Sequence[str]]]) -> No
     """Write an XLSX workbook: one flat sheet per entry (header row + one row per dict, no merged cells),
     every text cell formula-safe, the header frozen and filterable so the sheet is pivot-ready."""
     from openpyxl import Workbook
-    from openpyxl.utils import get_column_letter
 
     wb = Workbook()
     wb.remove(wb.active)
     for name, (rows, columns) in sheets.items():
-        ws = wb.create_sheet(title=name[:31])
-        ws.append([safe_cell(str(c)) for c in columns])
-        for row in rows:
-            ws.append([safe_cell(flat(row.get(c))) for c in columns])
-        ws.freeze_panes = "A2"
-        if columns:
-            ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(len(rows) + 1, 1)}"
-            for k, c in enumerate(columns, start=1):
-                ws.column_dimensions[get_column_letter(k)].width = min(max(len(str(c)) + 2, 10), 60)
+        write_sheet(wb.create_sheet(title=name[:31]), rows, columns)
     wb.save(path)
+
+
+def write_sheet(ws, rows: Sequence[dict], columns: Sequence[str], number_formats: Optional[dict[str, str]] = None) -> int:
+    """Fill an openpyxl worksheet with a flat table: header row, one row per dict, header frozen, autofilter on,
+    every text cell formula-safe; ``number_formats`` maps a column to an Excel number format. Returns rows written."""
+    from openpyxl.utils import get_column_letter
+
+    if len(rows) >= EXCEL_MAX_ROWS:
+        raise ValueError(f"sheet '{ws.title}': {len(rows):,} rows do not fit in a spreadsheet "
+                         f"({EXCEL_MAX_ROWS - 1:,} at most); export it as CSV instead")
+    ws.append([safe_cell(str(c)) for c in columns])
+    widths = [len(str(c)) + 2 for c in columns]
+    for n, row in enumerate(rows):
+        values = [safe_cell(flat(row.get(c))) for c in columns]
+        ws.append(values)
+        if n < 200:  # column widths from a sample: enough to read, cheap on big sheets
+            widths = [max(w, len(str(v)) + 2 if v is not None else 0) for w, v in zip(widths, values)]
+    ws.freeze_panes = "A2"
+    if columns:
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(len(rows) + 1, 1)}"
+        for k, w in enumerate(widths, start=1):
+            ws.column_dimensions[get_column_letter(k)].width = min(max(w, 10), 60)
+    for column, fmt in (number_formats or {}).items():
+        if column in columns:
+            k = list(columns).index(column) + 1
+            for (cell,) in ws.iter_rows(min_row=2, min_col=k, max_col=k):
+                cell.number_format = fmt
+    return len(rows)

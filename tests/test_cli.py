@@ -102,8 +102,17 @@ def test_file_of_another_family_names_the_right_command(db_url):
     assert r.exit_code == 1 and "upr-align ingest iati" in r.output
 
 
-def test_demo_loads_and_classifies_the_bundled_data(tmp_path):
-    r = run("demo", "--db", f"sqlite:///{tmp_path / 'demo.db'}")
+def test_demo_runs_the_main_job_on_the_bundled_data(tmp_path):
+    from openpyxl import load_workbook
+
+    report = tmp_path / "kenya.xlsx"
+    r = run("demo", "--db", f"sqlite:///{tmp_path / 'demo.db'}", "--report", str(report))
     assert r.exit_code == 0, r.output
-    assert "inserted 166" in r.output and "classified 166 items" in r.output
-    assert "accepted recommendations by SDG goal" in r.output
+    # every bundled file loads: 166 recommendations, the Kenya CF tree, the Africa education export, 307 activities
+    assert "inserted 166" in r.output and "read 307, inserted 307" in r.output
+    assert r.output.count("inserted") == 4
+    out = " ".join(r.output.split())
+    assert "full match: 1 countries, 166 recommendations" in out
+    assert "Kenya, accepted recommendations: 144" in out and "Kenya, noted recommendations: 22" in out
+    assert "largest gaps" in out and "money attributed to Kenya" in out
+    assert "report:" in out and load_workbook(report).sheetnames[0] == "Summary"
