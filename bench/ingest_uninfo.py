@@ -106,9 +106,14 @@ def ingest(path: str, url: str) -> None:
     from matcher.models import CFItem, MoneyFact
 
     engine = get_engine(url)
+    cpu0 = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     t0 = time.perf_counter()
     summary = import_file(engine, path, kind="cf")
     secs = time.perf_counter() - t0
+    # CPU seconds of the writing process and of its background reader: on a machine shared with other
+    # work the wall time stretches, these much less
+    cpu = [(u.ru_utime + u.ru_stime) - (b.ru_utime + b.ru_stime)
+           for u, b in zip([resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)], cpu0)]
     with Session(engine) as s:
         subs = s.execute(select(func.count()).select_from(CFItem).where(CFItem.level == "sub_output")).one()[0]
         money = {m["kind"]: m["amount"] for m in stats(s)["money"] if m["source_type"] == "uninfo"}
@@ -118,7 +123,7 @@ def ingest(path: str, url: str) -> None:
         exact = {k: float(v.quantize(Decimal("0.01"))) for k, v in exact.items()}
     print(json.dumps({"ok": summary.ok, "error": summary.error, "read": summary.read, "inserted": summary.inserted,
                       "problems": summary.problems_total, "seconds": secs, "sub_outputs": subs, "money": money, "exact": exact,
-                      "peak_rss_mb": peak_rss_mb()}))
+                      "peak_rss_mb": peak_rss_mb(), "cpu_writer": cpu[0], "cpu_reader": cpu[1]}))
 
 
 def main() -> int:
@@ -148,7 +153,8 @@ def main() -> int:
         failed |= not checks
         print(f"{fmt}: {args.rows} rows, {out.stat().st_size / 1e6:.1f} MB (built in {built:.1f} s) -> "
               f"{r['inserted']} CF items in {r['seconds']:.1f} s = {args.rows / r['seconds']:,.0f} rows/s, "
-              f"peak RSS {r['peak_rss_mb']:.0f} MB; counts and exact money sums "
+              f"peak RSS {r['peak_rss_mb']:.0f} MB; CPU writer {r['cpu_writer']:.1f} s, reader {r['cpu_reader']:.1f} s; "
+              f"counts and exact money sums "
               f"{'match' if checks else 'DIFFER: ' + json.dumps([r, want])}")
         if r["money"] != want:  # SQLite sums NUMERIC as binary floats: cents drift at 10^10 USD
             print(f"   note: stats --json money on SQLite {r['money']} vs exact {want}")

@@ -52,21 +52,9 @@ from matcher.sources import Source
 
 from . import tabular
 
-HEADER_SCAN_ROWS = 20  # XLSX: the header may sit under a title block
-
-
 def _xlsx_top_rows(source: Source) -> list[list[str]]:
-    from openpyxl import load_workbook
-
-    try:
-        wb = load_workbook(source.open(), read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a damaged file
-        raise IngestError(source.name, f"not a readable XLSX workbook (truncated or damaged?): {exc}") from None
-    try:
-        return [["" if v is None else str(v).strip() for v in values]
-                for values in wb.worksheets[0].iter_rows(values_only=True, max_row=HEADER_SCAN_ROWS)]
-    finally:
-        wb.close()
+    """The rows among the first 20 as text: the header may sit under a title block."""
+    return [["" if v is None else str(v).strip() for v in values] for _, values in tabular.xlsx_head(source)]
 
 
 def _header(source: Source, options: dict[str, Any]) -> tuple[list[str], dict[str, str]]:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import zipfile
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
+from matcher import xlsx
 from matcher.records import IngestError
 from matcher.tables import detect_encoding  # the one encoding rule
 from matcher.sources import Source
@@ -18,6 +18,7 @@ from matcher.sources import Source
 csv.field_size_limit(16 * 1024 * 1024)
 
 XLSX_MAGIC = b"PK\x03\x04"
+HEADER_SCAN_ROWS = 20  # an XLSX header may sit under a title block
 
 
 def is_xlsx(source: Source) -> bool:
@@ -42,23 +43,24 @@ def csv_rows(source: Source, *, encoding: Optional[str] = None) -> Iterator[tupl
         if not header or not any(h.strip() for h in header):
             raise IngestError(source.name, "the file has no header row", row=1)
         keys = [h.strip().lstrip("\ufeff") for h in header]
+        width = len(keys)
         pending: tuple[int, list[str]] | None = None
         for line, values in enumerate(reader, start=2):
             if not any(v.strip() for v in values):
                 continue
-            if len(values) > len(keys) and any(v.strip() for v in values[len(keys):]):
-                raise IngestError(source.name, f"{len(values)} cells but the header has {len(keys)} columns "
+            if len(values) > width and any(v.strip() for v in values[width:]):
+                raise IngestError(source.name, f"{len(values)} cells but the header has {width} columns "
                                   "(an unquoted comma or a broken line?)", row=line)
             if pending is not None:
-                yield pending[0], {k: (pending[1][i] if i < len(pending[1]) else "") for i, k in enumerate(keys)}
+                yield pending[0], _record(keys, pending[1])
             pending = (line, values)
         if pending is not None:
             last_line, values = pending
-            if len(values) < len(keys):
+            if len(values) < width:
                 # a short LAST row is what a file cut off in transfer looks like: refuse, never store half a row
-                raise IngestError(source.name, f"the last row has {len(values)} of {len(keys)} cells: the file "
+                raise IngestError(source.name, f"the last row has {len(values)} of {width} cells: the file "
                                   "looks truncated", row=last_line)
-            yield last_line, {k: (values[i] if i < len(values) else "") for i, k in enumerate(keys)}
+            yield last_line, _record(keys, values)
     except UnicodeDecodeError as exc:
         raise IngestError(source.name, f"not valid {enc} text ({exc.reason}) near row {line + 1}; "
                           "pass the right --encoding", row=line + 1) from None
@@ -68,48 +70,67 @@ def csv_rows(source: Source, *, encoding: Optional[str] = None) -> Iterator[tupl
         raw.close()
 
 
+def _record(keys: list[str], values: list[str]) -> dict[str, str]:
+    """{header: cell} of a CSV row; missing cells are "" (a later column of the same name wins, as in a dict)."""
+    if len(values) < len(keys):
+        values = values + [""] * (len(keys) - len(values))
+    return dict(zip(keys, values))
+
+
+def _workbook(source: Source) -> xlsx.Workbook:
+    try:
+        return xlsx.Workbook(source.path if source.path is not None else source.open())
+    except xlsx.XlsxError as exc:
+        raise IngestError(source.name, str(exc), row=exc.row) from None
+
+
+def xlsx_head(source: Source, max_row: int = HEADER_SCAN_ROWS) -> list[tuple[int, list[Any]]]:
+    """(row number, values) of the rows among the first ``max_row`` of the first sheet (for finding a header)."""
+    with _workbook(source) as book:
+        try:
+            return list(book.rows(max_row=max_row))
+        except xlsx.XlsxError as exc:
+            raise IngestError(source.name, str(exc), row=exc.row) from None
+
+
 def xlsx_rows(source: Source, *, sheet: Optional[str] = None, header_row: Optional[int] = None,
               required: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, object]]]:
-    """Rows of one sheet of an XLSX workbook, streamed (openpyxl read-only mode).
+    """Rows of one sheet of an XLSX workbook, streamed (``matcher.xlsx``).
 
     The header is row ``header_row`` or, when not given, the first row within the first 20 that
     contains every ``required`` column.
     """
-    from openpyxl import load_workbook
-
+    book = _workbook(source)
     try:
-        wb = load_workbook(source.open(), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise IngestError(source.name, f"not a readable XLSX workbook (truncated or damaged?): {exc}") from None
-    try:
-        ws = wb[sheet] if sheet else wb.worksheets[0]
-    except KeyError:
-        raise IngestError(source.name, f"no sheet named '{sheet}' (sheets: {', '.join(wb.sheetnames)})") from None
-    try:
-        rows = ws.iter_rows(values_only=True)
         keys: list[str] | None = None
-        pending = []
-        for n, values in enumerate(rows, start=1):
-            cells = ["" if v is None else str(v).strip() for v in values]
+        pairs: list[tuple[int, str]] = []  # (index, key) of the named columns
+        named = False
+        for n, values in book.rows(sheet):
             if keys is None:
                 if header_row is not None and n < header_row:
                     continue
+                if header_row is None and required and n > HEADER_SCAN_ROWS:
+                    break
+                cells = ["" if v is None else str(v).strip() for v in values]
                 if header_row is None and required and not set(required) <= set(cells):
-                    pending.append(n)
-                    if n >= 20:
-                        break
                     continue
                 keys = cells
+                pairs = [(i, k) for i, k in enumerate(keys) if k]
+                named = all(keys)  # no unnamed column: a row is the header zipped with its cells
                 continue
-            if not any(v not in (None, "") for v in values):
+            if not any(v is not None and v != "" for v in values):
                 continue
-            yield n, {k: values[i] for i, k in enumerate(keys) if k and i < len(values)}
+            width = len(values)
+            if named and width >= len(keys):
+                yield n, dict(zip(keys, values))
+            else:
+                yield n, {k: values[i] for i, k in pairs if i < width}
         if keys is None:
             raise IngestError(source.name, "no header row found" + (f" with columns {', '.join(required)}" if required else ""))
-    except (zipfile.BadZipFile, EOFError, KeyError, OSError) as exc:
-        raise IngestError(source.name, f"the workbook is damaged or truncated: {exc}") from None
+    except xlsx.XlsxError as exc:
+        raise IngestError(source.name, str(exc), row=exc.row) from None
     finally:
-        wb.close()
+        book.close()
 
 
 def rows(source: Source, *, encoding: Optional[str] = None, required: tuple[str, ...] = ()) -> Iterator[tuple[int, dict]]:
@@ -122,23 +143,11 @@ def rows(source: Source, *, encoding: Optional[str] = None, required: tuple[str,
 def header(source: Source, *, encoding: Optional[str] = None, required: tuple[str, ...] = ()) -> list[str]:
     """Column names of a CSV/XLSX source (cheap: reads only the start of the file)."""
     if is_xlsx(source):
-        from openpyxl import load_workbook
-
-        try:
-            wb = load_workbook(source.open(), read_only=True, data_only=True)
-            try:
-                for values in wb.worksheets[0].iter_rows(values_only=True, max_row=20):
-                    cells = ["" if v is None else str(v).strip() for v in values]
-                    if not required or set(required) <= set(cells):
-                        return cells
-                return []
-            finally:
-                wb.close()
-        except IngestError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - zipfile/openpyxl raise many types for damaged files
-            raise IngestError(source.name, f"not a readable XLSX workbook (truncated or damaged?): "
-                              f"{type(exc).__name__}: {exc}") from None
+        for _, values in xlsx_head(source):
+            cells = ["" if v is None else str(v).strip() for v in values]
+            if not required or set(required) <= set(cells):
+                return cells
+        return []
     head = source.head()
     enc = encoding or ("utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8")
     text = head.decode(enc, errors="replace")

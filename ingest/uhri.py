@@ -15,8 +15,6 @@ the countries).
 """
 from __future__ import annotations
 
-import zipfile
-import zlib
 from collections import Counter
 from typing import Any, Iterator
 
@@ -39,7 +37,6 @@ ALIASES = {"Recommending Body": "Reccomending Body", "UPR Recommending States": 
 DISTINCTIVE = {"OHCHR Annotation Id", "Reccomending Body", "UPR Reccomending States"}
 DATE_COLUMNS = ("Document Publication Date", "Date of publication on UHRI")
 MAX_TAG_CHARS = 200  # item_tag.code is VARCHAR(200)
-_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, OSError, SyntaxError)  # SyntaxError: XML parse errors
 SKIPPED_ROWS_LISTED = 10
 
 
@@ -174,7 +171,7 @@ def _fitting(batch: Batch, line: int, column: str, values: list[str]) -> list[st
 def _header(source: Source, *, strict: bool, encoding: str | None = None) -> tuple[int, list[str]]:
     """(row number, canonical column names) of the header: the first of 20 rows naming 2+ UHRI columns.
 
-    Reads only those rows (openpyxl read-only).  ``strict``: a damaged workbook or no header raises
+    Reads only those rows.  ``strict``: a damaged workbook or no header raises
     IngestError; otherwise (sniffing) it gives (0, []).
     """
     if not tabular.is_xlsx(source):
@@ -182,25 +179,16 @@ def _header(source: Source, *, strict: bool, encoding: str | None = None) -> tup
         if len(set(cols) & set(COLUMNS)) >= 2:
             return 1, cols
     else:
-        from openpyxl import load_workbook
-
         try:
-            wb = load_workbook(source.open(), read_only=True, data_only=True)
-        except Exception as exc:  # noqa: BLE001 - any workbook openpyxl cannot open is unreadable, or not ours
+            head = tabular.xlsx_head(source)
+        except IngestError:
             if strict:
-                raise IngestError(source.name, f"not a readable XLSX workbook (truncated or damaged?): {exc}") from None
-            return 0, []
-        try:
-            for n, values in enumerate(wb.worksheets[0].iter_rows(values_only=True, max_row=20), start=1):
-                cols = _canon([cell_text(v) for v in values])
-                if len(set(cols) & set(COLUMNS)) >= 2:
-                    return n, cols
-        except _DAMAGED as exc:
-            if strict:
-                raise IngestError(source.name, f"the workbook is damaged or truncated: {exc}") from None
-            return 0, []
-        finally:
-            wb.close()
+                raise
+            return 0, []  # any workbook that cannot be read is unreadable, or not ours
+        for n, values in head:
+            cols = _canon([cell_text(v) for v in values])
+            if len(set(cols) & set(COLUMNS)) >= 2:
+                return n, cols
     if strict:
         raise IngestError(source.name, "no UHRI header row in the first 20 rows (expected columns such as "
                           + ", ".join(REQUIRED) + ")", row=1)
@@ -208,18 +196,10 @@ def _header(source: Source, *, strict: bool, encoding: str | None = None) -> tup
 
 
 def _rows(source: Source, header_row: int, options: dict[str, Any]) -> Iterator[tuple[int, dict]]:
-    """Data rows; damage found while streaming (a cut or corrupt sheet) becomes an IngestError."""
+    """Data rows; damage found while streaming (a cut or corrupt sheet) is an IngestError naming the row."""
     if not tabular.is_xlsx(source):
-        yield from tabular.csv_rows(source, encoding=options.get("encoding"))
-        return
-    rows = tabular.xlsx_rows(source, header_row=header_row)
-    line = header_row
-    try:
-        for line, row in rows:
-            yield line, row
-    except _DAMAGED as exc:
-        raise IngestError(source.name, f"the workbook is damaged or truncated after row {line}: {exc}",
-                          row=line + 1) from None
+        return tabular.csv_rows(source, encoding=options.get("encoding"))
+    return tabular.xlsx_rows(source, header_row=header_row)
 
 
 READER = UhriReader()

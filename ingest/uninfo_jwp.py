@@ -8,7 +8,7 @@ are only checked against them).  ``Focal users`` holds staff names and is droppe
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 from matcher import cooperation as co
 from matcher.records import Batch, ItemRecord, stable_id
@@ -36,6 +36,7 @@ PARENTS = (  # level, code column, title column, id prefix
 class UninfoJwpReader:
     name = "uninfo-jwp"
     kind = "cf"
+    background = True  # reading (XLSX XML, text repair) costs about what writing does: one core each
     item_type = "cf_item"
     description = "UN INFO Joint Work Plan export (XLSX or CSV, one row per sub-output)"
 
@@ -54,6 +55,8 @@ class UninfoJwpReader:
         yearly, totals = co.money_columns(cols)
         money_cols = {c for c, _, _ in yearly} | set(totals.values())
         emitted: set[str] = set()
+        chains: dict[tuple, list[tuple]] = {}  # the plan hierarchy repeats on every row: its ids are hashed once
+        layouts: dict[tuple, list[tuple[str, Optional[str]]]] = {}
         sep: str | None = None
         for line, raw in tabular.rows(source, encoding=options.get("encoding"), required=REQUIRED):
             for col in DROPPED:
@@ -67,13 +70,13 @@ class UninfoJwpReader:
                 batch.problem(line, "Country", trouble, "warning")
             where = {"country": iso3, "country_group": group, "plan_name": cell.text("Plan name")}
             plan_title = cell.text("Plan name") or "(plan without a name)"
-            parent = stable_id("cfp-", cell.text("Country"), plan_title)
-            chain = [(parent, "plan", None, plan_title)]
-            for level, code_col, title_col, prefix in PARENTS:
-                code, title = co.clean_code(raw.get(code_col)), cell.text(title_col)
-                parent = stable_id(prefix, parent, code, title)
-                chain.append((parent, level, code, title or (f"{level.replace('_', ' ')} {code}" if code else
-                                                             f"({level.replace('_', ' ')} without a title)")))
+            key = (cell.text("Country"), plan_title,
+                   *((co.clean_code(raw.get(code_col)), cell.text(title_col)) for _, code_col, title_col, _ in PARENTS))
+            chain = chains.get(key)
+            if chain is None:
+                if len(chains) > 100_000:
+                    chains.clear()  # memory stays flat on a file with very many outputs
+                chain = chains[key] = _chain(key)
             parent_of = None
             for item_id, level, code, title in chain:
                 if item_id not in emitted:
@@ -82,12 +85,16 @@ class UninfoJwpReader:
                                        parent_id=parent_of, **where,
                                        children={"item_country": [dict(c) for c in countries]})
                 parent_of = item_id
+            keys = tuple(raw)
+            extras = layouts.get(keys)
+            if extras is None:
+                extras = layouts[keys] = _extra_columns(keys, money_cols)
             record = self._sub_output(batch, line, raw, cell, sep, parent_of, where, countries,
-                                      yearly, totals, money_cols)
+                                      yearly, totals, extras)
             cell.report()
             yield record
 
-    def _sub_output(self, batch, line, raw, cell, sep, parent_id, where, countries, yearly, totals, money_cols):
+    def _sub_output(self, batch, line, raw, cell, sep, parent_id, where, countries, yearly, totals, extras):
         uid = co.clean_code(raw.get("ID"))
         code = co.clean_code(raw.get("Sub-Output code"))
         title = cell.text("Sub-Output")
@@ -113,14 +120,15 @@ class UninfoJwpReader:
         money = self._money(batch, line, raw, yearly, totals)
         extra = {"uninfo_id": uid}
         narratives = {}
-        for col, value in raw.items():
-            if col in COLUMNS or col in money_cols or not col:
-                continue
+        for col, year in extras:
+            value = raw.get(col)
+            if value is None or value == "" or value == "-":
+                continue  # most narrative cells: no call at all
             text = cell.text(col)
             if text is None:
                 continue
-            if col.endswith(" Narrative") and col[:4].isdigit():
-                narratives[col[:4]] = text
+            if year:
+                narratives[year] = text
             else:
                 extra[col] = text
         if narratives:
@@ -140,13 +148,16 @@ class UninfoJwpReader:
         facts, sums = [], {}
         by_year: dict[tuple[int, str], Decimal] = {}
         for col, year, kind in yearly:
+            value = raw.get(col)
+            if value is None or value == 0 or value == "" or value == "-" or value == "0":
+                continue  # no money (most cells): zero adds nothing to any sum, "no money" is the absence of a fact
             try:
-                amount = co.parse_amount(raw.get(col))
+                amount = co.parse_amount(value)
             except ValueError as exc:
                 batch.problem(line, col, f"{exc}: left out", "warning")
                 continue
             if amount is None or amount == 0:
-                continue  # zero adds nothing to any sum; "no money" is the absence of a fact
+                continue
             if amount < 0:
                 batch.problem(line, col, f"negative amount {amount} kept (a reported correction)", "warning")
             sums[kind] = sums.get(kind, Decimal(0)) + amount
@@ -168,6 +179,24 @@ class UninfoJwpReader:
         return facts
 
 
+def _chain(key: tuple) -> list[tuple[str, str, Optional[str], str]]:
+    """[(item id, level, code, title)] from the plan down to the output, from (country, plan title, (code, title) per level)."""
+    country, plan_title, *levels = key
+    parent = stable_id("cfp-", country, plan_title)
+    chain = [(parent, "plan", None, plan_title)]
+    for (level, _, _, prefix), (code, title) in zip(PARENTS, levels):
+        parent = stable_id(prefix, parent, code, title)
+        name = level.replace("_", " ")
+        chain.append((parent, level, code, title or (f"{name} {code}" if code else f"({name} without a title)")))
+    return chain
+
+
+def _extra_columns(keys: tuple, money_cols: set[str]) -> list[tuple[str, Optional[str]]]:
+    """[(column, year of a 'YYYY Narrative' column or None)] of the columns kept in ``extra``, in file order."""
+    return [(col, col[:4] if col.endswith(" Narrative") and col[:4].isdigit() else None)
+            for col in keys if col and col not in COLUMNS and col not in money_cols]
+
+
 class _Cells:
     """Cleaned text of a row's cells; ``report`` adds one warning per row for encoding repairs."""
 
@@ -176,19 +205,20 @@ class _Cells:
         self.repaired: dict[str, int] = {}
 
     def text(self, col: str):
-        if col not in self.cache:
-            value = self.raw.get(col)
-            if value is None or value == "" or value == "-":  # most narrative/money cells: skip the cleaning
-                self.cache[col] = None
-                return None
-            text, repaired, damaged = co.clean_cell(value)
-            if repaired:
-                self.repaired[col] = repaired
-            if damaged:
-                self.batch.problem(self.line, col, "text still shows encoding damage that cannot be repaired "
-                                   "reliably: kept as written", "warning")
-            self.cache[col] = text
-        return self.cache[col]
+        if col in self.cache:
+            return self.cache[col]
+        value = self.raw.get(col)
+        if value is None or value == "" or value == "-":  # most narrative/money cells: skip the cleaning
+            self.cache[col] = None
+            return None
+        text, repaired, damaged = co.clean_cell(value)
+        if repaired:
+            self.repaired[col] = repaired
+        if damaged:
+            self.batch.problem(self.line, col, "text still shows encoding damage that cannot be repaired "
+                               "reliably: kept as written", "warning")
+        self.cache[col] = text
+        return text
 
     def report(self) -> None:
         if self.repaired:

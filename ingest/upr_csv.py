@@ -96,21 +96,16 @@ def _header(source: Source, encoding: Optional[str]) -> tuple[list[str], Optiona
     """(column names, header row for XLSX): an XLSX header may sit below title rows (first 20 rows)."""
     if not tabular.is_xlsx(source):
         return tabular.header(source, encoding=encoding), None
-    from openpyxl import load_workbook
-
     try:
-        wb = load_workbook(source.open(), read_only=True, data_only=True)
-    except Exception:  # noqa: BLE001 - unreadable here; read() reports it through tabular
-        return [], None
-    try:
-        for n, values in enumerate(wb.worksheets[0].iter_rows(values_only=True, max_row=20), start=1):
-            cells = ["" if v is None else str(v).strip() for v in values]
-            cols = column_map(cells)
-            if "text" in cols or "response" in cols:
-                return cells, n
-        return [], None
-    finally:
-        wb.close()
+        head = tabular.xlsx_head(source)
+    except IngestError:
+        return [], None  # unreadable here; read() reports it through tabular
+    for n, values in head:
+        cells = ["" if v is None else str(v).strip() for v in values]
+        cols = column_map(cells)
+        if "text" in cols or "response" in cols:
+            return cells, n
+    return [], None
 
 
 def _int(batch: Batch, row, name: str, raw) -> Optional[int]:

@@ -86,9 +86,23 @@ def clean_cell(value: Any) -> tuple[Optional[str], int, bool]:
     """
     if value is None:
         return None, 0, False
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = str(value)
+    if type(value) is not str:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        value = str(value)
+    if len(value) <= _MEMO_CHARS:
+        return _clean_text(value)
+    return _clean_text.__wrapped__(value)
+
+
+# Plan, outcome and output titles, SDG target lists, markers and agency lists repeat on every row
+# of an export, so what is read from them is remembered (functools.lru_cache, 4096 entries each).
+# Only texts up to _MEMO_CHARS are: the memo holds at most 16 M characters whatever narratives hold.
+_MEMO_CHARS = 4096
+
+
+@lru_cache(maxsize=4096)
+def _clean_text(text: str) -> tuple[Optional[str], int, bool]:
     if "_x" in text:
         text = text.replace("_x000D_", "")
     if "\r" in text:
@@ -118,8 +132,13 @@ def clean_code(value: Any) -> Optional[str]:
         return None
     if isinstance(value, float):
         value = int(value) if value.is_integer() else repr(value)
-    text = unquote(str(value))
-    text = text.rstrip(".: ").strip()
+    text = str(value)
+    return _clean_code_text(text) if len(text) <= _MEMO_CHARS else _clean_code_text.__wrapped__(text)
+
+
+@lru_cache(maxsize=4096)
+def _clean_code_text(text: str) -> Optional[str]:
+    text = unquote(text).rstrip(".: ").strip()
     return None if text in EMPTY else " ".join(text.split())
 
 
@@ -162,17 +181,28 @@ def split_list(text: Optional[str], sep: Optional[str], protect: Iterable[str] =
     """Items of a list cell; names in ``protect`` (which contain commas) are never split."""
     if not text:
         return []
+    if len(text) <= _MEMO_CHARS:
+        return list(_split_list(text, sep, tuple(protect)))
+    return list(_split_list.__wrapped__(text, sep, tuple(protect)))
+
+
+@lru_cache(maxsize=4096)
+def _split_list(text: str, sep: Optional[str], protect: tuple[str, ...]) -> tuple[str, ...]:
     sep = sep or (";" if ";" in text else ",")
     guarded = text
     for i, name in enumerate(protect):
         guarded = re.sub(re.escape(name), f"\x00{i}\x00", guarded, flags=re.I)
-    names = list(protect)
-    out = []
+    out: list[str] = []
     for part in guarded.split(sep):
-        part = re.sub(r"\x00(\d+)\x00", lambda m: names[int(m.group(1))], part).strip(" ,;\n\t")
+        if "\x00" in part:
+            part = _GUARD.sub(lambda m: protect[int(m.group(1))], part)
+        part = part.strip(" ,;\n\t")
         if part and part not in EMPTY and part not in out:
             out.append(part)
-    return out
+    return tuple(out)
+
+
+_GUARD = re.compile(r"\x00(\d+)\x00")
 
 
 # --------------------------------------------------------------------------- SDGs
@@ -214,15 +244,26 @@ def parse_sdg_goals(text: Optional[str]) -> list[tuple[str, str]]:
 def sdg_tags(targets_cell: Optional[str], goals_cell: Optional[str], route: str = "uninfo") -> list[dict]:
     """item_tag rows for the declared targets and goals; goals implied by a target are added
     (marked ``extra.implied_by_target``) when the goals cell does not list them."""
+    if (len(targets_cell or "") <= _MEMO_CHARS) and (len(goals_cell or "") <= _MEMO_CHARS):
+        codes = _sdg_codes(targets_cell, goals_cell)
+    else:
+        codes = _sdg_codes.__wrapped__(targets_cell, goals_cell)
+    return [tag(vocabulary, code, label, route, extra={"implied_by_target": True} if implied else None)
+            for vocabulary, code, label, implied in codes]
+
+
+@lru_cache(maxsize=4096)
+def _sdg_codes(targets_cell: Optional[str], goals_cell: Optional[str]) -> tuple[tuple[str, str, Optional[str], bool], ...]:
+    """((vocabulary, code, label, implied), …) of the two cells, in tag order."""
     targets = parse_sdg_targets(targets_cell)
     goals = dict(parse_sdg_goals(goals_cell))
-    tags = [tag("sdg_target", code, label, route) for code, label in targets]
-    tags += [tag("sdg_goal", code, label, route) for code, label in goals.items()]
+    codes = [("sdg_target", code, label, False) for code, label in targets]
+    codes += [("sdg_goal", code, label, False) for code, label in goals.items()]
     for code in dict.fromkeys(c.split(".")[0] for c, _ in targets):
         if code not in goals:
             goals[code] = ""
-            tags.append(tag("sdg_goal", code, None, route, extra={"implied_by_target": True}))
-    return tags
+            codes.append(("sdg_goal", code, None, True))
+    return tuple(codes)
 
 
 def tag(vocabulary: str, code: str, label: Optional[str], route: Optional[str], extra: Optional[dict] = None) -> dict:
@@ -249,14 +290,21 @@ def normalise_marker(marker: str, raw: Optional[str]) -> Optional[dict]:
     """
     if not raw:
         return None
+    code, label = _marker_code(raw) if len(raw) <= _MEMO_CHARS else _marker_code.__wrapped__(raw)
+    return {"marker": marker, "code": code, "label": label}
+
+
+@lru_cache(maxsize=4096)
+def _marker_code(raw: str) -> tuple[str, str]:
     text = " ".join(raw.replace("’", "'").replace("‘", "'").replace("`", "'").split())
-    text = re.sub(r"\s*/\s*", "/", text)
+    text = _SLASH.sub("/", text)
     m = _MARKER.match(text)
     if m:
-        code, label = m.group(1), m.group(2).strip()
-    else:
-        code, label = text.casefold(), text
-    return {"marker": marker, "code": code, "label": label}
+        return m.group(1), m.group(2).strip()
+    return text.casefold(), text
+
+
+_SLASH = re.compile(r"\s*/\s*")
 
 
 # --------------------------------------------------------------------------- agencies
@@ -301,17 +349,23 @@ def _abbreviation_of(name: str) -> Optional[str]:
 
 def pair_agencies(abbreviations: list[str], names: list[str]) -> tuple[list[dict], list[str]]:
     """([{"abbreviation", "name"}], names left unpaired): known pairs first, then the last one by elimination."""
+    pairs, left = _pairs(tuple(abbreviations), tuple(names))
+    return [{"abbreviation": a, "name": n} for a, n in pairs], list(left)
+
+
+@lru_cache(maxsize=4096)
+def _pairs(abbreviations: tuple[str, ...], names: tuple[str, ...]) -> tuple[tuple, tuple]:
     left = list(names)
     out = []
     for abbr in abbreviations:
         match = next((n for n in left if _abbreviation_of(n) == abbr), None)
         if match is not None:
             left.remove(match)
-        out.append({"abbreviation": abbr, "name": match})
-    unnamed = [a for a in out if a["name"] is None]
+        out.append([abbr, match])
+    unnamed = [a for a in out if a[1] is None]
     if len(unnamed) == 1 and len(left) == 1:
-        unnamed[0]["name"] = left.pop()
-    return out, left
+        unnamed[0][1] = left.pop()
+    return tuple(tuple(a) for a in out), tuple(left)
 
 
 # --------------------------------------------------------------------------- country
@@ -321,18 +375,27 @@ def place(country: Optional[str]) -> tuple[Optional[str], Optional[str], list[di
     A multi-country office keeps its name and reaches every member; an unknown name is kept by
     name with no ISO3 (and a problem message) -- never guessed, never dropped.
     """
+    iso3, group, rows, trouble = _place(country)
+    return iso3, group, [dict(zip(_PLACE_KEYS, r)) for r in rows], trouble
+
+
+_PLACE_KEYS = ("iso3", "name", "group_name", "share_pct")
+
+
+@lru_cache(maxsize=1024)
+def _place(country: Optional[str]) -> tuple[Optional[str], Optional[str], tuple, Optional[str]]:
     if not country:
-        return None, None, [], "country is empty"
+        return None, None, (), "country is empty"
     group = group_members(country)
     if group:
         name, members = group
-        return None, name, [{"iso3": m, "name": country, "group_name": name, "share_pct": None} for m in members], None
+        return None, name, tuple((m, country, name, None) for m in members), None
     iso3 = to_iso3(country)
-    row = {"iso3": iso3, "name": country, "group_name": None, "share_pct": None}
+    row = (iso3, country, None, None)
     if iso3 is None:
-        return None, None, [row], (f"unknown country or multi-country office '{country}': kept by name; add it to "
-                                   "mappings/country_aliases.csv or mappings/country_groups.csv")
-    return iso3, None, [row], None
+        return None, None, (row,), (f"unknown country or multi-country office '{country}': kept by name; add it to "
+                                    "mappings/country_aliases.csv or mappings/country_groups.csv")
+    return iso3, None, (row,), None
 
 
 # --------------------------------------------------------------------------- records
@@ -347,9 +410,8 @@ def cf_record(batch: Batch, *, item_id: str, level: str, title: str, row_ref, so
         "source_type": batch.source_type, "source_file": batch.file_name, "source_sha256": batch.sha256,
         "source_row": None if row_ref is None else str(row_ref),
     }
-    unknown = set(fields) - set(row)
-    if unknown:
-        raise TypeError(f"not CFItem columns: {', '.join(sorted(unknown))}")
+    if not row.keys() >= fields.keys():
+        raise TypeError(f"not CFItem columns: {', '.join(sorted(set(fields) - set(row)))}")
     row.update(fields)
     kids = {"item_tag": [], "item_country": [], "money_fact": []}
     kids.update(children or {})

@@ -1,8 +1,9 @@
 """Country names as written -> ISO 3166-1 alpha-3, never guessing.
 
 Order: our alias table (mappings/country_aliases.csv, UN and source spellings), then an exact
-ISO code, then country_converter.  An ambiguous or unknown name resolves to None and the caller
-reports it as a problem; a name is never mapped to a "closest" country.
+ISO code or ISO 3166 short name (pycountry), then country_converter.  An ambiguous or unknown
+name resolves to None and the caller reports it as a problem; a name is never mapped to a
+"closest" country.
 """
 from __future__ import annotations
 
@@ -58,7 +59,11 @@ def to_iso3(name: Optional[str]) -> Optional[str]:
         found = pycountry.countries.get(alpha_3=key.upper()) if len(key) == 3 else pycountry.countries.get(alpha_2=key.upper())
         if found:
             return found.alpha_3
-    result = _converter().convert(html.unescape(str(name)).strip(), to="ISO3", not_found=None)
+    plain = html.unescape(str(name)).strip()
+    found = pycountry.countries.get(name=plain)
+    if found:  # "Kenya": country_converter reads every ISO short name the same way (tests/test_taxonomy.py),
+        return found.alpha_3  # but importing it (pandas) costs more than reading a whole small file
+    result = _converter().convert(plain, to="ISO3", not_found=None)
     # country_converter echoes unknown three-letter input ("XYZ"): accept only real ISO codes
     if isinstance(result, str) and re.fullmatch(r"[A-Z]{3}", result) and pycountry.countries.get(alpha_3=result):
         return result

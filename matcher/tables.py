@@ -1,8 +1,8 @@
 """Plain tables in and out (CSV or XLSX), streamed, for commands that annotate a user's file.
 
 ``read_table`` gives the header and the rows as lists (duplicate or empty header names survive, so
-the output can repeat the input columns exactly); ``TableWriter`` writes CSV (csv module) or XLSX
-(openpyxl write-only) with every text cell neutralised against formula injection.  Ingest readers
+the output can repeat the input columns exactly; XLSX through ``matcher.xlsx``); ``TableWriter`` writes
+CSV (csv module) or XLSX (openpyxl write-only) with every text cell neutralised against formula injection.  Ingest readers
 have their own, stricter row reader in ``ingest/tabular.py``; matcher never imports ingest, hence
 this small one.
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import codecs
 import csv
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from . import xlsx
 from .exports import safe_cell
 from .sources import Source
 
@@ -111,37 +111,38 @@ def _read_csv(path: Path, encoding: str) -> Table:
 
 
 def _read_xlsx(path: Path) -> Table:
-    from openpyxl import load_workbook
-
     try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-        it = wb.worksheets[0].iter_rows(values_only=True)
-        header: list[Any] = []
-        for values in it:  # first non-empty row is the header
+        book = xlsx.Workbook(path)
+    except xlsx.XlsxError as exc:
+        raise TableError(f"{path.name}: {exc}") from None
+    it = book.rows()
+    header: list[Any] = []
+    try:
+        for _, values in it:  # first non-empty row is the header
             if any(v not in (None, "") for v in values):
-                header = list(values)
+                header = values
                 break
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError) as exc:
-        raise TableError(f"{path.name}: not a readable XLSX workbook (truncated or damaged?): {exc}") from None
+    except xlsx.XlsxError as exc:
+        book.close()
+        raise TableError(f"{path.name}: {exc}") from None
     if not header:
-        wb.close()
+        book.close()
         raise TableError(f"{path.name}: the first sheet has no header row")
     columns = ["" if v is None else str(v).strip() for v in header]
     while columns and not columns[-1]:
         columns.pop()  # trailing empty header cells are formatting, not columns
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
-        n = 0
         try:
-            for n, values in enumerate(it, start=2):
+            for n, values in it:
                 if not any(v not in (None, "") for v in values):
                     continue
-                cells = list(values[: len(columns)])
+                cells = values[: len(columns)]
                 yield n, cells + [None] * (len(columns) - len(cells))
-        except (zipfile.BadZipFile, EOFError, KeyError, OSError) as exc:
-            raise TableError(f"{path.name}: row {n + 1}: the workbook is damaged or truncated: {exc}") from None
+        except xlsx.XlsxError as exc:
+            raise TableError(f"{path.name}: " + (f"row {exc.row}: " if exc.row else "") + str(exc)) from None
         finally:
-            wb.close()
+            book.close()
 
     return Table(path.name, columns, rows())
 

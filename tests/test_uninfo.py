@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import re
+import zipfile
 from decimal import Decimal
 
 import openpyxl
@@ -267,6 +268,22 @@ def test_missing_required_column_is_fatal_and_writes_nothing(engine, column):
     assert not summary.ok
     assert "broken.csv" in summary.error and f"missing required column(s): {column}" in summary.error
     assert summary.problems[0]["row"] == 1
+    assert _snapshot(engine) == before
+
+
+def test_workbook_damaged_mid_sheet_is_fatal_and_writes_nothing(engine):
+    # the sheet XML stops two thirds in: rows were already read (in the background reader) when it fails
+    import_file(engine, CSV, kind="cf")
+    before = _snapshot(engine)
+    out = io.BytesIO()
+    with zipfile.ZipFile(XLSX) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            body = src.read(item)
+            dst.writestr(item, body[: len(body) * 2 // 3] if item.filename.endswith("sheet1.xml") else body)
+    summary = import_file(engine, out.getvalue(), kind="cf", name="cut.xlsx")
+    assert not summary.ok
+    assert re.match(r"cut\.xlsx, row \d+: .*damaged or truncated after row \d+", summary.error)
+    assert summary.problems[0]["row"] > 2
     assert _snapshot(engine) == before
 
 

@@ -1,0 +1,216 @@
+"""The streaming XLSX reader (matcher.xlsx) against openpyxl, cell by cell: real files and edge cases."""
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook, load_workbook
+from openpyxl.cell.rich_text import CellRichText, TextBlock
+from openpyxl.cell.text import InlineFont
+from openpyxl.utils.datetime import CALENDAR_MAC_1904
+
+from matcher.tables import TableError, read_table
+from matcher.xlsx import XlsxError, read_rows
+
+from conftest import DATA, SHARED
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = [SHARED / "uninfo" / "jwp_export_africa_education_theme.xlsx", DATA / "uninfo_jwp_africa_slice.xlsx",
+        DATA / "uhri_sample.xlsx", ROOT / "mappings" / "donor_portfolio_template.xlsx"]
+
+
+def _typed(values) -> list:
+    # 1 == 1.0 == True in Python: compare the types too
+    return [(type(v).__name__, v) for v in values]
+
+
+def _openpyxl(path) -> dict[int, list]:
+    """{row number: values} of the non-empty rows, as openpyxl's read-only mode gives them."""
+    wb = load_workbook(path, read_only=True, data_only=True)
+    try:
+        return {n: _typed(r) for n, r in enumerate(wb.worksheets[0].iter_rows(values_only=True), start=1)
+                if any(v is not None for v in r)}
+    finally:
+        wb.close()
+
+
+def _fast(path) -> dict[int, list]:
+    return {n: _typed(r) for n, r in read_rows(path) if any(v is not None for v in r)}
+
+
+def _same(path) -> dict[int, list]:
+    expected, got = _openpyxl(path), _fast(path)
+    assert got.keys() == expected.keys()
+    for n in expected:
+        assert got[n] == expected[n], f"row {n}"
+    return got
+
+
+@pytest.mark.parametrize("path", REAL, ids=[p.name for p in REAL])
+def test_real_files_read_exactly_as_openpyxl_reads_them(path):
+    if not path.is_file():
+        pytest.skip(f"{path} is not on this machine")
+    rows = _same(path)
+    assert len(rows) > 1 and max(len(r) for r in rows.values()) > 5
+
+
+# --------------------------------------------------------------------------- workbooks written by openpyxl
+def _save(wb, tmp_path, name) -> Path:
+    path = tmp_path / name
+    wb.save(path)
+    return path
+
+
+def _typed_workbook(epoch=None) -> Workbook:
+    wb = Workbook()
+    if epoch is not None:
+        wb.epoch = epoch
+    ws = wb.active
+    ws.append(["text", "int", "float", "date", "datetime", "time", "duration", "bool", "formula", "error"])
+    ws.append(["Kenya", 12, 1733015.51, date(2025, 1, 1), datetime(2024, 6, 30, 13, 45, 10), time(8, 30),
+               timedelta(hours=30, minutes=5), True, "=B2*2", "#N/A"])
+    ws.append(["  spaced  ", -7, 1e-7, date(1900, 1, 1), datetime(1904, 1, 2), time(0, 0, 1), timedelta(0), False,
+               None, "#DIV/0!"])
+    ws.append(["line\nbreak & <tags> \"quotes\" ’", 10**15, -0.5, date(1999, 12, 31), None, None, None, None,
+               None, None])
+    ws["D5"] = 45000
+    ws["D5"].number_format = "yyyy-mm-dd"
+    ws["E5"] = 45000.75
+    ws["E5"].number_format = "[h]:mm:ss"
+    ws["F5"] = 12.5
+    ws["F5"].number_format = "0.00%"
+    ws["G5"] = 3
+    ws["G5"].number_format = '0 "days"'
+    return wb
+
+
+@pytest.mark.parametrize("epoch", [None, CALENDAR_MAC_1904], ids=["1900", "1904"])
+def test_numbers_dates_booleans_errors_and_both_date_systems(tmp_path, epoch):
+    path = _save(_typed_workbook(epoch), tmp_path, "typed.xlsx")
+    rows = _same(path)
+    assert rows[2][3] == ("datetime", datetime(2025, 1, 1))
+    assert rows[2][1] == ("int", 12) and rows[2][2] == ("float", 1733015.51)
+    assert rows[2][7] == ("bool", True) and rows[2][9] == ("str", "#N/A")
+    assert rows[2][6] == ("timedelta", timedelta(hours=30, minutes=5))
+    assert rows[5][4] == ("timedelta", timedelta(days=45000, hours=18))
+    if epoch is not None:  # the same serial is another day in the 1904 system: read through the workbook's epoch
+        assert 'date1904="1"' in zipfile.ZipFile(path).read("xl/workbook.xml").decode()
+
+
+def test_inline_and_rich_text_strings_of_a_write_only_workbook(tmp_path):
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("export")
+    ws.append(["a", "b", "c"])
+    rich = CellRichText("plain ", TextBlock(InlineFont(b=True), "bold"), " tail")
+    ws.append(["x", rich, 3.25])
+    ws.append([None, None, None])
+    ws.append(["", "only B", None])
+    path = _save(wb, tmp_path, "inline.xlsx")
+    assert b"inlineStr" in zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml")
+    rows = _same(path)
+    assert rows[2][1] == ("str", "plain bold tail")
+
+
+def test_sparse_cells_and_missing_rows_keep_their_places(tmp_path):
+    wb = Workbook()
+    ws = wb.active
+    ws["A1"], ws["C1"], ws["AB1"] = "first", "third", "far"
+    ws["B4"] = 4
+    ws["AC9"] = "last"
+    path = _save(wb, tmp_path, "sparse.xlsx")
+    rows = _same(path)
+    assert sorted(rows) == [1, 4, 9]
+    assert rows[1][2] == ("str", "third") and rows[1][1] == ("NoneType", None)
+    assert len(rows[1]) == len(rows[9]) == 29  # padded to the <dimension>
+
+
+# --------------------------------------------------------------------------- hand-made parts
+_CT = ('<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+       '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+       '<Default Extension="xml" ContentType="application/xml"/>'
+       '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+       '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+       '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+       '</Types>')
+_PKG = ('<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
+        '</Relationships>')
+_BOOK = ('<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+         'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+         '<sheet name="data" sheetId="1" r:id="rId1"/></sheets></workbook>')
+_BOOK_RELS = ('<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+              '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="/xl/worksheets/sheet1.xml"/>'
+              '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
+              '</Relationships>')
+_NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+
+
+def _workbook(tmp_path, sheet_data: str, shared: str = "", prolog: str = "", dimension: str = "") -> Path:
+    path = tmp_path / "hand.xlsx"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("[Content_Types].xml", _CT)
+        z.writestr("_rels/.rels", _PKG)
+        z.writestr("xl/workbook.xml", _BOOK)
+        z.writestr("xl/_rels/workbook.xml.rels", _BOOK_RELS)
+        z.writestr("xl/sharedStrings.xml", f'<?xml version="1.0"?><sst {_NS}>{shared}</sst>')
+        dim = f'<dimension ref="{dimension}"/>' if dimension else ""
+        z.writestr("xl/worksheets/sheet1.xml",
+                   f'<?xml version="1.0"?>{prolog}<worksheet {_NS}>{dim}<sheetData>{sheet_data}</sheetData></worksheet>')
+    return path
+
+
+def test_rows_and_cells_without_references_rich_shared_strings_and_phonetic_runs(tmp_path):
+    shared = ('<si><t>plain</t></si>'
+              '<si><r><rPr><b/></rPr><t>rich </t></r><r><t xml:space="preserve">runs </t></r></si>'
+              '<si><t>漢字</t><rPh sb="0" eb="2"><t>かんじ</t></rPh><phoneticPr fontId="1"/></si>'
+              '<si><t>under_x005F_x000D_score</t></si><si><t/></si>')
+    sheet = ('<row><c t="s"><v>0</v></c><c t="s"><v>1</v></c><c/><c t="s"><v>2</v></c></row>'
+             '<row r="3"><c r="B3" t="s"><v>3</v></c><c><v>2.50</v></c><c t="b"><v>0</v></c><c t="s"><v>4</v></c></row>'
+             '<row><c r="A4" t="str"><v>formula text</v></c><c r="C4" t="e"><v>#REF!</v></c>'
+             '<c r="D4"><f>1+1</f><v>2</v></c><c r="E4"><f>A1</f></c><c r="F4"><v></v></c></row>'
+             '<row r="6"><c r="A6" t="inlineStr"><is><r><t>in</t></r><r><t>line</t></r></is></c>'
+             '<c r="B6" t="inlineStr"><is><t>x</t></is></c><c r="C6"><v>1E3</v></c><c r="D6"><v>-0</v></c></row>')
+    path = _workbook(tmp_path, sheet, shared)
+    rows = _same(path)
+    assert [v for _, v in rows[1]] == ["plain", "rich runs ", None, "漢字"]
+    assert [v for _, v in rows[3]] == [None, "under_x000D_score", 2.5, False, ""]
+    assert [v for _, v in rows[4]][:4] == ["formula text", None, "#REF!", 2]
+    assert rows[6][:3] == [("str", "inline"), ("str", "x"), ("float", 1000.0)]
+
+
+def test_wrong_dimension_loses_nothing(tmp_path):
+    # openpyxl's read-only mode trusts <dimension>: with "A1:A1" it gives A1 alone; every cell here is kept
+    path = _workbook(tmp_path, '<row r="1"><c r="A1"><v>1</v></c><c r="B1"><v>2</v></c></row>'
+                               '<row r="2"><c r="C2"><v>3</v></c></row>', dimension="A1:A1")
+    assert list(read_rows(path)) == [(1, [1, 2]), (2, [None, None, 3])]
+    assert _openpyxl(path) == {1: [("int", 1)]}
+
+
+def test_doctype_and_entities_are_refused(tmp_path):
+    bomb = '<!DOCTYPE worksheet [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    path = _workbook(tmp_path, '<row r="1"><c r="A1" t="inlineStr"><is><t>&b;</t></is></c></row>', prolog=bomb)
+    with pytest.raises(XlsxError, match="DOCTYPE"):
+        list(read_rows(path))
+    with pytest.raises(TableError, match="hand.xlsx: .*DOCTYPE"):
+        read_table(path)
+
+
+def test_damage_is_an_error_naming_the_row(tmp_path):
+    good = _workbook(tmp_path, "".join(f'<row r="{n}"><c r="A{n}"><v>{n}</v></c></row>' for n in range(1, 50)))
+    sheet = zipfile.ZipFile(good).read("xl/worksheets/sheet1.xml")
+    cut = tmp_path / "cut.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(cut, "w") as dst:
+        for item in src.infolist():
+            dst.writestr(item, sheet[: len(sheet) // 2] if item.filename.endswith("sheet1.xml") else src.read(item))
+    with pytest.raises(XlsxError, match=r"damaged or truncated after row (\d+)") as err:
+        list(read_rows(cut))
+    assert err.value.row == int(re.search(r"after row (\d+)", str(err.value)).group(1)) + 1
+    with pytest.raises(XlsxError, match="not a readable XLSX workbook"):
+        read_rows(io.BytesIO(good.read_bytes()[:300])).__next__()
+    backwards = _workbook(tmp_path, '<row r="5"><c r="A5"><v>1</v></c></row><row r="2"><c r="A2"><v>1</v></c></row>')
+    with pytest.raises(XlsxError, match="row 2 comes after row 5"):
+        list(read_rows(backwards))
