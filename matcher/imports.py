@@ -40,4 +40,5 @@ def import_file(
         source_type=reader.name,
         progress=progress,
         background=getattr(reader, "background", False),
+        prepare=getattr(reader, "prepare", None),
     )
