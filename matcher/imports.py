@@ -46,4 +46,5 @@ def import_file(
         progress=progress,
         background=getattr(reader, "background", False) if background is None else background and
         getattr(reader, "background", False),
+        prepare=getattr(reader, "prepare", None),
     )

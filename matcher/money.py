@@ -12,6 +12,7 @@ import re
 from collections import defaultdict
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any, Callable, Iterable, Optional
 
 from .currency import to_usd
@@ -60,6 +61,7 @@ def parse_amount(text: Optional[str]) -> Optional[Decimal]:
     return value if value.is_finite() else None
 
 
+@lru_cache(maxsize=8192)  # a file repeats its period and transaction dates
 def parse_date(text: Optional[str]) -> Optional[date]:
     """An ISO date (``2014-11-28``, also with a time or zone suffix), None when absent or invalid."""
     if not text:
@@ -70,6 +72,7 @@ def parse_date(text: Optional[str]) -> Optional[date]:
         return None
 
 
+@lru_cache(maxsize=1024)
 def normalise_currency(code: Optional[str]) -> Optional[str]:
     """Upper-case ISO 4217 code, or None for an empty or malformed code."""
     if code is None or not _CURRENCY.match(code.strip()):
