@@ -1,12 +1,20 @@
-"""Tune the classify_* settings on development data only: never on a test split of ``upr-align evaluate``.
+"""Search the classify_* evidence weights on development data; the goal rule itself is calibrated at fit time.
 
 Run:  python bench/tune_classifier.py [--trials 300] [--jobs 2]
 
+Since model version ``tfidf-lr-2`` the goal rule (threshold, relative share, cap) that ``upr-align evaluate`` applies
+is chosen inside each training set by ``matcher.calibration`` (nested, never on a test fold).  This script searches
+the evidence weights (lexicon, crosswalk, implied, model weights, target threshold); it still searches the goal
+rule as well, only to judge each weight candidate at its best rule.  Its labelled-sentence dev folds are folds 1-4
+of the evaluation's grouped split, so weights taken from it have seen those folds: README says which weights
+are in use and what they were tuned on.
+
 Development data (what the search sees):
-- ``ls_dev``   labelled sentences of outer folds 1-4 of the evaluation's 5-fold split (same seed-0 shuffle), scored by
-  inner 4-fold cross-validation inside them: each inner fold is predicted by a model trained on the other sources
-  plus the other three folds.  Outer fold 0 is never trained or tuned on here; it is only scored at the end
-  (``ls_fold0_check``, same model as the evaluation's fold 0) so the gain can be checked on unseen sentences.
+- ``ls_dev``   labelled sentences of outer folds 1-4 of the evaluation's grouped 5-fold split
+  (``matcher.evaluation.labelled_sentence_split``), scored by inner cross-validation inside them: each fold is
+  predicted by a model trained on the other sources (near-duplicates of the fold dropped) plus the other three
+  folds.  Outer fold 0 is only scored at the end (``ls_fold0_check``) so the gain can be checked on unseen
+  sentences.
 - ``uninfo_dev`` UN INFO sub-outputs of the countries in stable fold 1 (the evaluation tests fold 0), model trained
   without folds 0 and 1;
 - ``upr_dev``  UPR Info sessions 10-13, model trained on sessions 1-9 (themes; sessions 14-17 are the test split).
@@ -34,7 +42,8 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from matcher import classify as C  # noqa: E402
-from matcher.evaluation import _stable_fold, _training, scores  # noqa: E402
+from matcher.evaluation import _stable_fold, _training, labelled_sentence_split, scores  # noqa: E402
+from matcher.splits import drop_near_duplicates  # noqa: E402
 from matcher.lexicon import Lexicon  # noqa: E402
 from matcher.model import fit, load_examples  # noqa: E402
 from matcher.settings import Settings  # noqa: E402
@@ -42,7 +51,7 @@ from matcher.settings import Settings  # noqa: E402
 C._terms = lambda *a: []  # top terms are display only: skip them while searching
 
 SPACE = {  # name: candidate values
-    "classify_goal_threshold": [0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+    "classify_goal_threshold": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
     "classify_target_threshold": [0.4, 0.5, 0.6, 0.7],
     "classify_weight_lexicon_hr": [0.5, 0.65, 0.8, 0.9],
     "classify_weight_lexicon_aurora": [0.0, 0.2, 0.35, 0.45, 0.55, 0.7],
@@ -54,23 +63,16 @@ SPACE = {  # name: candidate values
     "classify_weight_implied": [0.5, 0.7, 0.85, 1.0],
     "classify_model_floor": [0.05, 0.1, 0.2, 0.3],
     "classify_goal_relative": [0.0, 0.5, 0.6, 0.7, 0.8, 0.9],
-    "classify_goal_max": [0, 1, 2, 3, 4],
+    "classify_goal_max": [0],
 }
 
 
-def _outer_fold() -> dict[int, int]:
-    """Fold of each labelled sentence, exactly as matcher.evaluation.evaluate assigns it (5 folds)."""
-    n = len(load_examples("labelled_sentences"))
-    order = list(range(n))
-    random.Random(0).shuffle(order)
-    return {i: k % 5 for k, i in enumerate(order)}
 
 
 def _prepare(job: tuple[str, int]) -> dict:
     """Fit one model and keep what classification needs of its test texts: probabilities and lexicon hits."""
     name, k = job
-    sents = list(load_examples("labelled_sentences"))
-    fold = _outer_fold()
+    sents, fold = labelled_sentence_split(5)
     base = _training("labelled_sentences")
     if name == "ls_dev":  # inner fold k (1..4): train on the other sources + the other folds among 1..4
         test = [e for i, e in enumerate(sents) if fold[i] == k]
@@ -92,7 +94,7 @@ def _prepare(job: tuple[str, int]) -> dict:
         levels = ("uprinfo",)
     else:
         raise ValueError(name)
-    model = fit(train, "tune")
+    model = fit(drop_near_duplicates(train, test), "tune", calibrate=False)
     texts = [e.text for e in test]
     X = model.transform(texts)
     probs = {head: model.predict(X, head).astype("float32") for head in model.labels}
@@ -185,7 +187,7 @@ def main() -> None:
     theme_th = tune_theme_threshold(devs["upr_dev"])
     print(f"theme threshold: {theme_th}")
 
-    default = Settings()
+    default = Settings(classify_goal_threshold=0.3, classify_goal_relative=0.6, classify_goal_max=0)
     before = measure(devs, default)
     print("defaults   ", _short(before))
     global _TARGET_FLOOR

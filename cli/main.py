@@ -444,7 +444,7 @@ def _demo_goals(engine) -> None:
     from matcher.models import Classification, Recommendation
     from matcher.taxonomy import goal_short
 
-    with err.status("classifying (first use trains the text model from shipped data, ~15 s)…"):
+    with err.status("classifying (first use trains and calibrates the text model from shipped data, ~45 s)…"):
         counts = classify_store(engine)
     out.print(f"classified {counts['classified']} items (SDG goals, targets and UPR Info themes, with evidence)")
     with Session(engine) as session:
@@ -476,7 +476,7 @@ def evaluate(
     kwargs = {"folds": folds, "sample": sample}
     if split:
         kwargs["splits"] = tuple(split)
-    with err.status("evaluating (retrains the model per fold; a few minutes on 2 cores)…"):
+    with err.status("evaluating (retrains and calibrates the model per fold; about 35 CPU minutes)…"):
         report = run_evaluation(**kwargs)
     print(to_json(report) if as_json else format_report(report))
 

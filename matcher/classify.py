@@ -13,16 +13,17 @@ Sources of evidence (``Evidence.method``), each with its own score in [0, 1]:
 - ``declared``  the source said so (``declared`` pairs): kept as declared, score ``classify_weight_declared``.
 
 Scoring rule: a label's score is the noisy-OR of its evidence, ``1 - prod(1 - s_i)``; targets are scored first,
-goals then include the implied evidence of their strongest target candidate; a predicted label is kept when its score reaches
-``classify_{goal,target,theme}_threshold``; a declared label is always kept.  Goals then pass a relative rule, so
-that many weak pieces of evidence (a low model probability, a crosswalk goal share, one Aurora hit) do not add up
-to extra goals beside a clear one: a predicted goal is kept only when its score is at least
-``classify_goal_relative`` x the text's best predicted goal score, and at most ``classify_goal_max`` predicted goals
-are kept (the highest; 0 = no limit).  Declared goals, and goals of declared targets, are always kept and do not
-set the bar.  A predicted target is kept only when its goal is.  A text may get a goal without a target, or
-nothing.  The defaults were tuned by ``bench/tune_classifier.py`` on development data only (inner folds of the
-labelled sentences' training folds, UN INFO countries outside the test fold, UPR Info sessions 10-13), never on
-the test splits of ``upr-align evaluate``.
+goals then include the implied evidence of their strongest target candidate; a predicted target or theme is kept
+when its score reaches ``classify_{target,theme}_threshold``; a declared label is always kept.  Goals pass the goal
+rule (``decide_goals``): a threshold, then a relative rule, so that many weak pieces of evidence (a low model
+probability, a crosswalk goal share, one Aurora hit) do not add up to extra goals beside a clear one: a predicted
+goal is kept only when its score is at least ``relative`` x the text's best predicted goal score, and at most
+``max`` predicted goals are kept (0 = no limit).  The rule is calibrated when the model is fitted, by inner
+cross-validation on the model's own training data (``matcher.calibration``, stored in ``TextModel.goal_rule``);
+``classify_goal_{threshold,relative,max}`` override it when set.  Declared goals, and goals of declared targets,
+are always kept and do not set the bar.  A predicted target is kept only when its goal is.  A text may get a goal
+without a target, or nothing.  The evidence weights are settings (``bench/tune_classifier.py`` searches them;
+README says on what data the defaults were tuned).
 
 Rules applied to target evidence before scoring (link on the measure a text asks for, not on a shared word):
 15.7 (wildlife trafficking) needs a wildlife word; when the text names FGM, 5.2 needs a violence word outside the
@@ -72,6 +73,8 @@ _STOPWORDS = {
     "es": {"el", "la", "los", "las", "y", "del", "de", "para", "en", "con", "una", "un", "por", "que", "se", "al",
            "su", "sus", "es"},
 }
+# the goal rule when neither the settings nor the model (``TextModel.goal_rule``, calibrated at fit) give one
+DEFAULT_GOAL_RULE = {"threshold": 0.3, "relative": 0.6, "max": 0}
 _TOKENS = re.compile(r"[a-zà-öø-ÿ]+", re.I)
 
 
@@ -166,6 +169,67 @@ def _classify_batch(texts, declared, model: TextModel, s: Settings, lexicon: Lex
 
 
 def _one(i, text, declared, hits, X, probs, model: TextModel, s: Settings) -> Result:
+    ev, decl, gev, kept_targets = _evidence(i, text, declared, hits, X, probs, model, s)
+    raw = {goal: _noisy_or(e.score for e in evs) for goal, evs in gev.items()}
+    # declared goals, and goals of declared targets, are always kept and do not set the bar for predicted ones
+    protected = {c for v, c in decl if v == "sdg_goal"} | {goal_of(c) for v, c in decl if v == "sdg_target"}
+    goal_scores = decide_goals(raw, goal_rule(model, s), protected)
+    for goal in goal_scores:
+        ev[("sdg_goal", goal)].extend(gev[goal])
+    # a predicted target is kept only with its goal (a declared one always)
+    for target, evs in kept_targets.items():
+        if goal_of(target) in goal_scores or ("sdg_target", target) in decl:
+            ev[("sdg_target", target)].extend(evs)
+
+    labels = []
+    for (vocab, code), evs in ev.items():
+        if vocab == "sdg_goal" and code not in goal_scores and (vocab, code) not in decl:
+            continue
+        sc = _noisy_or(e.score for e in evs)
+        if vocab == "sdg_goal" and X is not None and any(e.method == "model" for e in evs):
+            for e in evs:
+                if e.method == "model" and "terms" not in e.detail:
+                    e.detail["terms"] = _terms(model, X, i, "sdg_goal", code, s)
+        labels.append(Label(vocab, code, round(sc, 4), evs))
+    labels.sort(key=lambda lab: (("sdg_goal", "sdg_target", "uprinfo").index(lab.vocabulary), -lab.score, lab.code))
+    return Result(labels, model.version, detect_language(text))
+
+
+def goal_candidates(i, text, hits, probs, model, s: Settings) -> dict[str, float]:
+    """Combined score of every SDG goal with any evidence for text ``i``, before the goal rule (no declared tags)."""
+    _, _, gev, _ = _evidence(i, text, [], hits, None, probs, model, s)
+    return {goal: _noisy_or(e.score for e in evs) for goal, evs in gev.items()}
+
+
+def goal_rule(model, s: Settings) -> tuple[float, float, int]:
+    """(threshold, relative, max) of the goal rule: a setting when set, else the model's calibrated value."""
+    rule = {**DEFAULT_GOAL_RULE, **(getattr(model, "goal_rule", None) or {})}
+    return (rule["threshold"] if s.classify_goal_threshold is None else s.classify_goal_threshold,
+            rule["relative"] if s.classify_goal_relative is None else s.classify_goal_relative,
+            int(rule["max"] if s.classify_goal_max is None else s.classify_goal_max))
+
+
+def decide_goals(raw: dict[str, float], rule: tuple[float, float, int], protected=frozenset()) -> dict[str, float]:
+    """The goals kept from combined scores ``raw`` under ``rule`` = (threshold, relative, max); protected always.
+
+    A predicted goal needs ``threshold``; it is then kept only when it reaches ``relative`` x the best predicted
+    goal's score and ranks among the ``max`` best predicted goals (0 = no limit).  Scores are in [0, 1].
+    """
+    threshold, relative, limit = rule
+    kept = {g: sc for g, sc in raw.items() if sc >= threshold or g in protected}
+    ranked = sorted((g for g in kept if g not in protected), key=lambda g: (-kept[g], g))
+    if ranked:
+        cut = relative * kept[ranked[0]]
+        limit = limit or len(ranked)
+        drop = {g for n, g in enumerate(ranked) if n >= limit or kept[g] < cut}
+        kept = {g: sc for g, sc in kept.items() if g not in drop}
+    return kept
+
+
+def _evidence(i, text, declared, hits, X, probs, model: TextModel, s: Settings):
+    """Evidence per label of text i: (label evidence, declared pairs, goal evidence, kept target evidence).
+
+    ``X`` None: no top terms (calibration and tuning, where only scores matter)."""
     ev: dict[tuple[str, str], list[Evidence]] = defaultdict(list)
     decl = set()
     for vocab, code in declared:
@@ -178,7 +242,8 @@ def _one(i, text, declared, hits, X, probs, model: TextModel, s: Settings) -> Re
     # themes: model, then declared
     theme_scores: dict[str, float] = {}
     for j, code, p in _above(model, probs, "uprinfo", i, s.classify_theme_threshold):
-        ev[("uprinfo", code)].append(Evidence("model", round(p, 4), {"terms": _terms(model, X, i, "uprinfo", code, s)}))
+        detail = {"terms": _terms(model, X, i, "uprinfo", code, s)} if X is not None else {}
+        ev[("uprinfo", code)].append(Evidence("model", round(p, 4), detail))
         theme_scores[code] = p
     for vocab, code in decl:
         if vocab == "uprinfo":
@@ -239,39 +304,7 @@ def _one(i, text, declared, hits, X, probs, model: TextModel, s: Settings) -> Re
         gev[g].append(Evidence("implied", round(sc * s.classify_weight_implied, 4), {"target": target}))
     for goal, evs in list(goal_xw.items()) + list(goal_lex.items()):
         gev[goal].extend(evs)
-    goal_scores = {}
-    for goal, evs in gev.items():
-        sc = _noisy_or(e.score for e in evs)
-        if sc >= s.classify_goal_threshold or ("sdg_goal", goal) in decl:
-            goal_scores[goal] = sc
-    # relative rule: a predicted goal must come close to the text's best predicted goal (declared goals, and goals
-    # of declared targets, are always kept and do not set the bar)
-    protected = {c for v, c in decl if v == "sdg_goal"} | {goal_of(c) for v, c in decl if v == "sdg_target"}
-    ranked = sorted((g for g in goal_scores if g not in protected), key=lambda g: (-goal_scores[g], g))
-    if ranked:
-        cut = s.classify_goal_relative * goal_scores[ranked[0]]
-        limit = s.classify_goal_max or len(ranked)
-        drop = {g for n, g in enumerate(ranked) if n >= limit or goal_scores[g] < cut}
-        goal_scores = {g: sc for g, sc in goal_scores.items() if g not in drop}
-    for goal in goal_scores:
-        ev[("sdg_goal", goal)].extend(gev[goal])
-    # a predicted target is kept only with its goal (a declared one always)
-    for target, evs in kept_targets.items():
-        if goal_of(target) in goal_scores or ("sdg_target", target) in decl:
-            ev[("sdg_target", target)].extend(evs)
-
-    labels = []
-    for (vocab, code), evs in ev.items():
-        if vocab == "sdg_goal" and code not in goal_scores and (vocab, code) not in decl:
-            continue
-        sc = _noisy_or(e.score for e in evs)
-        if vocab == "sdg_goal" and any(e.method == "model" for e in evs):
-            for e in evs:
-                if e.method == "model" and "terms" not in e.detail:
-                    e.detail["terms"] = _terms(model, X, i, "sdg_goal", code, s)
-        labels.append(Label(vocab, code, round(sc, 4), evs))
-    labels.sort(key=lambda lab: (("sdg_goal", "sdg_target", "uprinfo").index(lab.vocabulary), -lab.score, lab.code))
-    return Result(labels, model.version, detect_language(text))
+    return ev, decl, gev, kept_targets
 
 
 def _above(model: TextModel, probs, head: str, i: int, floor: float):

@@ -12,6 +12,10 @@ downloaded), English stop words dropped, word 1-2-grams, sublinear tf, min_df 2.
 (liblinear, fixed seed; inputs in file order) and takes a few seconds; the fitted model is pickled in the user
 cache dir (``$XDG_CACHE_HOME/upr-align`` or ``~/.cache/upr-align``) under ``MODEL_VERSION``, which hashes the
 training files and ``CODE_VERSION``, so a change to either retrains.  Nothing touches the network.
+
+``fit`` also calibrates the goal rule of ``matcher.classify`` by inner cross-validation on the same examples
+(``matcher.calibration``; adds ~30 s to training), so a model fitted on training folds never learns its rule from
+the test fold.
 """
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ from sklearn.preprocessing import MultiLabelBinarizer
 
 from mappings import DATA_DIR, table
 
-CODE_VERSION = "tfidf-lr-1"
+CODE_VERSION = "tfidf-lr-2"  # 2: goal rule calibrated at fit (matcher.calibration)
 SEED = 0
 TRAINING_DIR = DATA_DIR / "training"
 TRAINING_FILES = ("labelled_sentences.csv", "target_texts.csv", "uprinfo_recommendations.csv.gz",
@@ -153,6 +157,7 @@ class TextModel:
     vectorizer: TfidfVectorizer
     classifiers: dict[str, OneVsRestClassifier]
     labels: dict[str, list[str]]
+    goal_rule: dict = field(default_factory=dict)  # threshold/relative/max + inner scores (matcher.calibration)
     _coef: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _terms: Optional[np.ndarray] = field(default=None, repr=False)
 
@@ -191,7 +196,13 @@ class TextModel:
         return [(str(self._terms[cols[i]]), round(float(contrib[i]), 4)) for i in order if contrib[i] > 0]
 
 
-def _fit_head(X, labelsets: list[tuple[str, ...]], head: str, min_examples: int = 1):
+def fit_head(X, labelsets: list[tuple[str, ...]], head: str, min_examples: Optional[int] = None):
+    """One-vs-rest logistic regression of one head: (classifier, its labels), or (None, []) with nothing to learn.
+
+    Labels need ``min_examples`` examples (default: ``MIN_TARGET_EXAMPLES`` for targets, else 1) and must not be
+    on every example."""
+    if min_examples is None:
+        min_examples = MIN_TARGET_EXAMPLES if head == "sdg_target" else 1
     counts: dict[str, int] = {}
     for ls in labelsets:
         for c in ls:
@@ -207,8 +218,10 @@ def _fit_head(X, labelsets: list[tuple[str, ...]], head: str, min_examples: int 
     return clf, keep
 
 
-def fit(examples: list[Example], version: str = "adhoc") -> TextModel:
-    """Fit the vectorizer on all example texts and one classifier per head on the examples labelled for it."""
+def fit(examples: list[Example], version: str = "adhoc", calibrate: bool = True) -> TextModel:
+    """Fit the vectorizer on all example texts and one classifier per head on the examples labelled for it.
+
+    ``calibrate``: also choose the goal rule by inner cross-validation on these examples (matcher.calibration)."""
     vec = TfidfVectorizer(analyzer=Analyzer(), sublinear_tf=True, min_df=2, dtype=np.float32)
     X = vec.fit_transform([e.text for e in examples])
     classifiers, labels = {}, {}
@@ -216,19 +229,25 @@ def fit(examples: list[Example], version: str = "adhoc") -> TextModel:
         idx = [i for i, e in enumerate(examples) if head in e.labels and e.labels[head]]
         if not idx:
             continue
-        clf, keep = _fit_head(X[idx], [examples[i].labels[head] for i in idx], head,
-                              MIN_TARGET_EXAMPLES if head == "sdg_target" else 1)
+        clf, keep = fit_head(X[idx], [examples[i].labels[head] for i in idx], head)
         if clf is not None:
             classifiers[head], labels[head] = clf, keep
-    return TextModel(version, vec, classifiers, labels)
+    model = TextModel(version, vec, classifiers, labels)
+    if calibrate and "sdg_goal" in labels:
+        from .calibration import calibrate_goal_rule  # calibration scores with matcher.classify, which imports us
+
+        model.goal_rule = calibrate_goal_rule(model, examples)
+    return model
 
 
 def data_hash() -> str:
-    """SHA-256 of the training files, the SDG title tables and CODE_VERSION: changes when any of them does."""
+    """SHA-256 of the training files, the SDG title tables, the lexicons and theme crosswalk (the calibrated goal
+    rule depends on them) and CODE_VERSION: changes when any of them does."""
     h = hashlib.sha256(CODE_VERSION.encode())
     for name in TRAINING_FILES:
         h.update((TRAINING_DIR / name).read_bytes())
-    for name in ("sdg_targets.csv", "sdg_indicators.csv"):
+    for name in ("sdg_targets.csv", "sdg_indicators.csv", "hr_lexicon.csv", "aurora_v5_queries.csv",
+                 "crosswalk_theme_sdg.csv"):
         h.update((DATA_DIR / name).read_bytes())
     return h.hexdigest()
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Optional
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,8 +30,9 @@ class Settings(BaseSettings):
     # classifier (matcher/classify.py): a label's score is the noisy-OR 1 - prod(1 - weight * source score) of its
     # evidence; it is kept when the score reaches the threshold of its vocabulary, goals then pass the relative rule.
     # Defaults tuned by bench/tune_classifier.py on development data only (never the evaluate test splits).
-    classify_goal_threshold: float = Field(
-        0.3, ge=0, le=1, description="Minimum combined score for an SDG goal to be assigned.")
+    classify_goal_threshold: Optional[float] = Field(
+        None, ge=0, le=1, description="Minimum combined score for an SDG goal to be assigned (unset: the value "
+        "calibrated when the model is trained, by inner cross-validation on its training data).")
     classify_target_threshold: float = Field(
         0.4, ge=0, le=1, description="Minimum combined score for an SDG target to be assigned.")
     classify_theme_threshold: float = Field(
@@ -56,12 +58,13 @@ class Settings(BaseSettings):
         1.0, ge=0, le=1, description="Weight of a tag the source declared (declared labels are always kept).")
     classify_model_floor: float = Field(
         0.05, ge=0, le=1, description="Model probabilities below this are not recorded as evidence.")
-    classify_goal_relative: float = Field(
-        0.6, ge=0, le=1, description="Relative rule: a predicted goal is kept only when its score is at least this "
-        "share of the text's best predicted goal score (0 = off; declared goals are always kept).")
-    classify_goal_max: int = Field(
-        0, ge=0, description="At most this many predicted goals per text, the highest-scoring (0 = no limit; "
-        "declared goals are always kept and not counted).")
+    classify_goal_relative: Optional[float] = Field(
+        None, ge=0, le=1, description="Relative rule: a predicted goal is kept only when its score is at least this "
+        "share of the text's best predicted goal score (0 = off; declared goals are always kept; unset: calibrated "
+        "with the model).")
+    classify_goal_max: Optional[int] = Field(
+        None, ge=0, description="At most this many predicted goals per text, the highest-scoring (0 = no limit; "
+        "declared goals are always kept and not counted; unset: calibrated with the model).")
     classify_top_terms: int = Field(
         5, ge=1, description="Model evidence: how many top contributing terms are listed per label.")
 
