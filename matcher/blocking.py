@@ -17,27 +17,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
+import pandas as pd
 from scipy import sparse
 
-from .profiles import Profile
+from .profiles import Profiles
 
 
 @dataclass(frozen=True)
 class BlockingRule:
-    """A named blocking rule: pairs sharing at least one label of ``attribute`` (a Profile field)."""
+    """A named blocking rule: pairs sharing at least one label of ``vocabulary`` (Profile attribute ``attribute``)."""
 
     name: str
     attribute: str
+    vocabulary: str
     description: str
 
 
 RULES: tuple[BlockingRule, ...] = (
-    BlockingRule("target", "targets", "same country and at least one shared SDG target"),
-    BlockingRule("theme", "themes", "same country and at least one shared UPR Info theme"),
-    BlockingRule("goal", "goals", "same country and at least one shared SDG goal (weaker)"),
+    BlockingRule("target", "targets", "sdg_target", "same country and at least one shared SDG target"),
+    BlockingRule("theme", "themes", "uprinfo", "same country and at least one shared UPR Info theme"),
+    BlockingRule("goal", "goals", "sdg_goal", "same country and at least one shared SDG goal (weaker)"),
 )
 
 
@@ -50,48 +51,41 @@ def specificity(document_frequency: dict[str, int], n_items: int) -> dict[str, f
             for code, df in document_frequency.items()}
 
 
-def document_frequencies(profiles: Iterable[Profile]) -> dict[str, dict[str, int]]:
-    """How many profiles carry each label, per rule attribute."""
-    out: dict[str, dict[str, int]] = {r.attribute: {} for r in RULES}
-    for p in profiles:
-        for attr, counts in out.items():
-            for code in getattr(p, attr):
-                counts[code] = counts.get(code, 0) + 1
+def label_matrix(profiles: Profiles, vocabulary: str, columns: pd.Index,
+                 weights: dict[str, float] | None = None) -> sparse.csr_matrix:
+    """(n_profiles x len(columns)) matrix of label weights divided by sqrt(number of labels in the row), times
+    ``weights[code]`` (specificity) when given: a broad item tagged with twenty targets shares each of them
+    less than a focused one does."""
+    lab = profiles.labels[profiles.labels["vocabulary"] == vocabulary]
+    rows = lab["row"].to_numpy(dtype=np.int64)
+    breadth = np.sqrt(np.maximum(np.bincount(rows, minlength=len(profiles)), 1).astype(np.float64))
+    data = lab["weight"].to_numpy(dtype=np.float64) / breadth[rows]
+    if weights is not None:
+        data = data * lab["code"].map(weights).fillna(0.0).to_numpy(dtype=np.float64)
+    return sparse.csr_matrix((data, (rows, columns.get_indexer(lab["code"]))),
+                             shape=(len(profiles), max(len(columns), 1)))
+
+
+def rule_matrices(recs: Profiles, items: Profiles, spec: dict[str, dict[str, float]]) -> dict[str, tuple]:
+    """Per rule, (recommendation matrix weighted by specificity, item matrix) over the same label columns.
+
+    A row slice of each, multiplied, is the rule's product for those recommendations and items.
+    """
+    out = {}
+    for rule in RULES:
+        codes = pd.concat([p.labels.loc[p.labels["vocabulary"] == rule.vocabulary, "code"] for p in (recs, items)])
+        columns = pd.Index(pd.unique(codes))
+        out[rule.name] = (label_matrix(recs, rule.vocabulary, columns, spec.get(rule.attribute)),
+                          label_matrix(items, rule.vocabulary, columns))
     return out
 
 
-def label_matrix(profiles: Sequence[Profile], attribute: str, columns: dict[str, int],
-                 weights: dict[str, float] | None = None) -> sparse.csr_matrix:
-    """(n_profiles x n_labels) matrix of label weights divided by sqrt(number of labels in the row), times
-    ``weights[code]`` (specificity) when given: a broad item tagged with twenty targets shares each of them
-    less than a focused one does."""
-    indptr, indices, data = [0], [], []
-    for p in profiles:
-        labels = getattr(p, attribute)
-        breadth = math.sqrt(len(labels)) if labels else 1.0
-        for code, w in labels.items():
-            j = columns.get(code)
-            if j is None:
-                j = columns[code] = len(columns)
-            indices.append(j)
-            data.append(w * (weights.get(code, 0.0) if weights is not None else 1.0) / breadth)
-        indptr.append(len(indices))
-    return sparse.csr_matrix((np.asarray(data, dtype=np.float64), np.asarray(indices, dtype=np.int64),
-                              np.asarray(indptr, dtype=np.int64)), shape=(len(profiles), max(len(columns), 1)))
-
-
-def rule_products(recs: Sequence[Profile], items: Sequence[Profile],
-                  spec: dict[str, dict[str, float]]) -> dict[str, sparse.csr_matrix]:
-    """Per rule, the (n_recs x n_items) product whose non-zeros are the pairs the rule proposes."""
+def rule_products(matrices: dict[str, tuple], rec_rows: np.ndarray, item_rows: np.ndarray) -> dict[str, sparse.csr_matrix]:
+    """Per rule, the (len(rec_rows) x len(item_rows)) product whose non-zeros are the pairs the rule proposes."""
     out = {}
     for rule in RULES:
-        columns: dict[str, int] = {}
-        R = label_matrix(recs, rule.attribute, columns, spec.get(rule.attribute))
-        I = label_matrix(items, rule.attribute, columns)
-        width = max(len(columns), 1)
-        R.resize((R.shape[0], width))
-        I.resize((I.shape[0], width))
-        P = (R @ I.T).tocsr()
+        R, I = matrices[rule.name]
+        P = (R[rec_rows] @ I[item_rows].T).tocsr()
         P.eliminate_zeros()
         out[rule.name] = P
     return out
@@ -105,7 +99,9 @@ def candidates(products: dict[str, sparse.csr_matrix]) -> tuple[np.ndarray, np.n
         mask.data = np.full(mask.nnz, len(RULES) - k, dtype=np.float64)  # target 3, theme 2, goal 1
         union = mask if union is None else union.maximum(mask)
     coo = union.tocoo()
-    return coo.row.astype(np.int64), coo.col.astype(np.int64), (len(RULES) - coo.data).astype(np.int64)
+    order = np.lexsort((coo.col, coo.row))  # row-major, whatever order the sparse routines left
+    return (coo.row[order].astype(np.int64), coo.col[order].astype(np.int64),
+            (len(RULES) - coo.data[order]).astype(np.int64))
 
 
 def count_pairs(products: dict[str, sparse.csr_matrix]) -> dict[str, int]:

@@ -15,6 +15,7 @@ import json
 import time
 from collections import defaultdict
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
@@ -23,7 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from .labels import Label, Result
-from .loading import _insert_many
+from .bulk import insert_params
 from .models import Activity, CFItem, Classification, ItemTag, Recommendation
 from .tables import TableError, TableWriter, read_table
 from .taxonomy import goal_of
@@ -63,12 +64,17 @@ def current_model_version() -> str:
     return version if isinstance(version, str) else model.model_version()
 
 
+# classify_* settings that change how fast labels come, never which: not part of an item's hash
+NOT_RESULT_SETTINGS = frozenset({"classify_workers"})
+
+
 def settings_key() -> str:
     """The classifier's settings (UPR_ALIGN_CLASSIFY_* thresholds and weights) as text: changing one reclassifies."""
     from .settings import get_settings
 
     values = get_settings().model_dump()
-    return json.dumps({k: v for k, v in sorted(values.items()) if k.startswith("classify")}, default=str)
+    return json.dumps({k: v for k, v in sorted(values.items())
+                       if k.startswith("classify") and k not in NOT_RESULT_SETTINGS}, default=str)
 
 
 def text_hash(text: str, declared: Iterable[tuple[str, str]] = (), settings: str = "") -> str:
@@ -80,11 +86,13 @@ def text_hash(text: str, declared: Iterable[tuple[str, str]] = (), settings: str
     return h.hexdigest()
 
 
-def _text_rows(session: Session, item_type: str, after: str, limit: int) -> list[tuple[str, str]]:
-    """(id, text) of the next ``limit`` items after id ``after`` (keyset paging: memory stays flat)."""
+def _text_rows(session: Session, item_type: str, after: str, limit: int,
+               ids: Optional[list[str]] = None) -> list[tuple[str, str]]:
+    """(id, text) of the next ``limit`` items after id ``after`` (keyset paging: memory stays flat), or of ``ids``."""
     model = _models()[item_type]
     cols = [model.id, model.text] if item_type == "recommendation" else [model.id, model.title, model.description]
-    rows = session.execute(select(*cols).where(model.id > after).order_by(model.id).limit(limit)).all()
+    where = model.id.in_(ids) if ids is not None else model.id > after
+    rows = session.execute(select(*cols).where(where).order_by(model.id).limit(limit)).all()
     if item_type == "recommendation":
         return [(r[0], r[1] or "") for r in rows]
     return [(r[0], item_text(r[1], r[2])) for r in rows]
@@ -125,15 +133,21 @@ def _label_rows(item_type: str, item_id: str, result: Result, digest: str, now: 
 
 
 def classify_store(session_factory_or_engine, *, item_types: Iterable[str] = ITEM_TYPES, full: bool = False,
-                   progress: Optional[Progress] = None, batch_size: int = 512) -> dict:
+                   progress: Optional[Progress] = None, batch_size: int = 512, workers: Optional[int] = None,
+                   ids: Optional[dict[str, Iterable[str]]] = None) -> dict:
     """(Re)classify stored items whose text or declared tags changed, or whose model version differs.
 
     Items are read in keyset pages of ``batch_size`` (memory stays flat) and each page is written in
-    its own transaction, so an interrupted run keeps what it finished.  ``full`` reclassifies
-    everything.  Labels of items that left the store are removed.  Returns
-    ``{"considered", "classified", "unchanged", "removed", "labels", "seconds"}``.
+    its own transaction, in page order, so an interrupted run keeps what it finished.  Pages are
+    classified by ``workers`` forked processes (default ``settings.classify_workers``) while this
+    process reads the next pages and writes the finished ones; the labels are the same whatever the
+    number of workers.  ``full`` reclassifies everything; ``ids`` ({item type: ids}) looks at those
+    items only (the linker passes the items that changed).  Labels of items that left the store are
+    removed.  Returns ``{"considered", "classified", "unchanged", "removed", "labels", "seconds"}``.
     """
     from .classify import classify_texts
+    from .parallel import ordered_map
+    from .settings import get_settings
 
     version = current_model_version()
     settings = settings_key()
@@ -141,54 +155,115 @@ def classify_store(session_factory_or_engine, *, item_types: Iterable[str] = ITE
     unknown = [t for t in item_types if t not in ITEM_TYPES]
     if unknown:
         raise ValueError(f"unknown item type(s) {', '.join(unknown)}; use {', '.join(ITEM_TYPES)}")
+    workers = workers or get_settings().classify_workers
     factory = _session_factory(session_factory_or_engine)
     start = time.perf_counter()
     counts = {"considered": 0, "classified": 0, "unchanged": 0, "removed": 0, "labels": 0}
     models = _models()
-    with factory() as session:
-        total = sum(session.execute(select(func.count()).select_from(models[t])).scalar_one() for t in item_types)
+    if ids is not None:
+        ids = {t: sorted(set(ids.get(t, ()))) for t in item_types}
+        total = sum(len(v) for v in ids.values())
+    else:
+        with factory() as session:
+            total = sum(session.execute(select(func.count()).select_from(models[t])).scalar_one() for t in item_types)
     if progress:
         progress(0, total)
+    if workers > 1:
+        classify_texts(["load the model and lexicon before forking, so that workers share them"])
+    engine = session_factory_or_engine if isinstance(session_factory_or_engine, Engine) else None
+    with factory() as session:
+        url = session.get_bind().url.render_as_string(hide_password=False)
     for item_type in item_types:
-        after = ""
-        while True:
-            with factory() as session:
-                page = _text_rows(session, item_type, after, batch_size)
-                if not page:
-                    break
-                after = page[-1][0]
-                ids = [item_id for item_id, _ in page]
-                declared = _declared(session, item_type, ids)
-                stored: dict[str, set] = defaultdict(set)
-                for item_id, digest, version in session.execute(
-                    select(Classification.item_id, Classification.text_hash, Classification.model_version)
-                    .where(Classification.item_type == item_type, Classification.item_id.in_(ids)).distinct()
-                ):
-                    stored[item_id].add((digest, version))
-                todo = []
-                for item_id, text in page:
-                    digest = text_hash(text, declared.get(item_id, ()), settings)
-                    if full or stored.get(item_id) != {(digest, version)}:
-                        todo.append((item_id, text, declared.get(item_id, []), digest))
-                counts["considered"] += len(page)
-                counts["unchanged"] += len(page) - len(todo)
-                if todo:
-                    results = classify_texts([t[1] for t in todo], declared=[t[2] for t in todo],
-                                             batch_size=batch_size)
-                    now = datetime.now(timezone.utc)
-                    rows = [row for (item_id, _, _, digest), result in zip(todo, results, strict=True)
-                            for row in _label_rows(item_type, item_id, result, digest, now)]
+        pages = _pages(factory, item_type, batch_size, full, version, settings, None if ids is None else ids[item_type],
+                       url)
+        done = ordered_map(_classify_page, pages, workers=workers, light=lambda page: not page[2],
+                           initializer=_forget_connections(engine))
+        for item_type_, considered, todo, params, labels in done:
+            counts["considered"] += considered
+            counts["unchanged"] += considered - len(todo)
+            if todo:
+                with factory() as session:
                     session.execute(delete(Classification).where(
-                        Classification.item_type == item_type, Classification.item_id.in_([t[0] for t in todo])))
-                    _insert_many(session, Classification, rows)  # one DBAPI executemany
+                        Classification.item_type == item_type_, Classification.item_id.in_(todo)))
+                    conn = session.connection()
+                    conn.exec_driver_sql(insert_params(conn.dialect, Classification, ())[0], params)  # one executemany
                     session.commit()
-                    counts["classified"] += len(todo)
-                    counts["labels"] += sum(1 for r in rows if r["vocabulary"] != NONE_VOCABULARY)
+                counts["classified"] += len(todo)
+                counts["labels"] += labels
             if progress:
                 progress(counts["considered"], total)
         counts["removed"] += _remove_orphans(factory, item_type)
     counts["seconds"] = round(time.perf_counter() - start, 3)
     return counts
+
+
+def _pages(factory: Callable[[], Session], item_type: str, batch_size: int, full: bool, version: str,
+           settings: str, only: Optional[list[str]], url: str) -> Iterator[tuple]:
+    """(item type, items read, to-do [(id, text, declared tags, hash)], batch size, store URL) per keyset page
+    (or per ``batch_size`` of the sorted ids ``only``)."""
+    after, chunks = "", None if only is None else iter(range(0, len(only), batch_size))
+    while True:
+        with factory() as session:
+            if chunks is None:
+                page = _text_rows(session, item_type, after, batch_size)
+                if not page:
+                    return
+                after = page[-1][0]
+            else:
+                k = next(chunks, None)
+                if k is None:
+                    return
+                page = _text_rows(session, item_type, "", batch_size, only[k:k + batch_size])
+            ids = [item_id for item_id, _ in page]
+            declared = _declared(session, item_type, ids)
+            stored: dict[str, set] = defaultdict(set)
+            for item_id, digest, stored_version in session.execute(
+                select(Classification.item_id, Classification.text_hash, Classification.model_version)
+                .where(Classification.item_type == item_type, Classification.item_id.in_(ids)).distinct()
+            ):
+                stored[item_id].add((digest, stored_version))
+        todo = []
+        for item_id, text in page:
+            digest = text_hash(text, declared.get(item_id, ()), settings)
+            if full or stored.get(item_id) != {(digest, version)}:
+                todo.append((item_id, text, declared.get(item_id, []), digest))
+        yield item_type, len(page), todo, batch_size, url
+
+
+def _classify_page(page: tuple) -> tuple[str, int, list[str], list[tuple], int]:
+    """Classify one page's to-do items (in a worker process).
+
+    Returns (item type, items read, ids, INSERT parameters of the label rows, labels found): the rows
+    leave the worker ready to write (evidence already JSON), which keeps the parent's share small.
+    """
+    from .classify import classify_texts
+
+    item_type, considered, todo, batch_size, url = page
+    if not todo:
+        return item_type, considered, [], [], 0
+    results = classify_texts([t[1] for t in todo], declared=[t[2] for t in todo], batch_size=batch_size)
+    now = datetime.now(timezone.utc)
+    rows = [row for (item_id, _, _, digest), result in zip(todo, results, strict=True)
+            for row in _label_rows(item_type, item_id, result, digest, now)]
+    labels = sum(1 for r in rows if r["vocabulary"] != NONE_VOCABULARY)
+    return item_type, considered, [t[0] for t in todo], insert_params(_dialect(url), Classification, rows)[1], labels
+
+
+@lru_cache(maxsize=4)
+def _dialect(url: str):
+    """The dialect of the store at ``url`` (an engine that never connects): the bind processors the parent's
+    own engine would apply, JSON serializer included."""
+    from .store import make_engine
+
+    return make_engine(url).dialect
+
+
+def _forget_connections(engine: Optional[Engine]) -> Optional[Callable[[], None]]:
+    """Worker initializer: drop the pooled connections inherited from the parent without closing them
+    (closing would end the parent's PostgreSQL sessions); workers never touch the database."""
+    if engine is None:
+        return None
+    return lambda: engine.dispose(close=False)
 
 
 def _remove_orphans(factory: Callable[[], Session], item_type: str) -> int:

@@ -2,39 +2,46 @@
 
 ``match_store`` runs these named steps, in order, in one transaction (a failed run changes nothing):
 
-    classify      classify items whose text, declared tags or model changed (matcher.classification_store)
     dirty         items new or changed since they were last matched (fingerprint in ``match_state``)
-    profiles      load what the linker needs of the affected items (matcher.profiles)
+    classify      of those and of items never classified, classify the ones whose text, declared tags or
+                  model changed, in worker processes (matcher.classification_store)
+    profiles      load what the linker needs of the affected items, column-wise (matcher.profiles)
     block+score   per country: candidate pairs from the blocking rules, scored (matcher.blocking, .scoring)
     write         insert / update / remove ``auto`` links; reviewed links keep their decision
     materialise   coverage, dimensions and funding cells of the affected countries (matcher.coverage, .funding)
 
 Incremental by default: a pair is rescored only when its recommendation or its item changed, so adding
-1,000 recommendations does not recompute the rest.  ``full=True`` rescores every pair.
+1,000 recommendations does not recompute the rest.  ``full=True`` rescores every pair.  Each step's wall
+and CPU seconds go into the summary (``bench/full_rebuild.py`` reports them).
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Optional
+from typing import Callable, Optional
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from . import blocking, scoring
+from .arrays import distinct
+from .bulk import insert_columns
 from .classification_store import current_model_version, settings_key
 from .loading import _insert_many
 from .models import Activity, CFItem, Link, MatchState, Recommendation
-from .profiles import LINKABLE_CF_LEVELS, Profile, load_profiles
+from .profiles import LINKABLE_CF_LEVELS, Profiles, load_profiles
 from .settings import Settings, get_settings
 
 MATCHER_VERSION = "link-1"
 ITEM_TYPES = ("cf_item", "activity")
+ITEM_ORDER = {"recommendation": 0, "cf_item": 1, "activity": 2}
 Progress = Callable[[str, int, int], None]  # (step, done, total)
 
 
@@ -57,6 +64,7 @@ class MatchSummary:
     without_country: int = 0
     classified: int = 0
     seconds: dict = field(default_factory=dict)
+    cpu_seconds: dict = field(default_factory=dict)  # this process + its finished workers (classification)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -103,78 +111,120 @@ def match_store(engine: Engine, *, country: Optional[str] = None, full: bool = F
 
     s = get_settings()
     summary = MatchSummary(full=full)
-    clock = time.perf_counter()
-    if classify:
-        done = classify_store(engine, progress=(lambda d, t: progress("classify", d, t)) if progress else None)
-        summary.classified = done["classified"]
-    summary.seconds["classify"] = round(time.perf_counter() - clock, 3)
-
+    steps = _Steps(summary)
     with Session(engine) as session:
-        t = time.perf_counter()
         if not full and _never_matched(session):
             full = summary.full = True  # a first run is a full run
         dirty, fingerprints = dirty_items(session, s, full)
         if country:
             dirty = {k: set(v) for k, v in dirty.items()}
+        only = None if full else _to_classify(session, dirty)
+    if classify:
+        done = classify_store(engine, ids=only,
+                              progress=(lambda d, t: progress("classify", d, t)) if progress else None)
+        summary.classified = done["classified"]
+    steps.done("classify")
+
+    rescore_all = full or country is not None
+    with Session(engine) as session:
         recs, items, countries = _load_scope(session, s, dirty, country, full)
-        summary.seconds["profiles"] = round(time.perf_counter() - t, 3)
-
-        t = time.perf_counter()
         spec = _specificity(session)
-        space = scoring.text_space(list(recs.values()) + [p for ps in items.values() for p in ps.values()])
-        proposals = _score_countries(recs, items, countries, dirty, spec, space, s, summary, progress,
-                                     rescore_all=full or country is not None)
-        summary.seconds["block_score"] = round(time.perf_counter() - t, 3)
+        steps.done("profiles")
 
-        t = time.perf_counter()
-        _write_links(session, proposals, countries, dirty, summary, rescore_all=full or country is not None)
+        space = scoring.text_space(recs.text + items.text)
+        proposals = _score_countries(recs, items, countries, dirty, spec, space, s, summary, progress, rescore_all)
+        steps.done("block_score")
+
+        _write_links(session, proposals, countries, dirty, summary, rescore_all=rescore_all)
         _save_state(session, fingerprints, dirty, recs, items, country)
-        summary.seconds["write"] = round(time.perf_counter() - t, 3)
+        steps.done("write")
 
-        t = time.perf_counter()
-        coverage.materialise(session, countries)
+        # the profiles hold every recommendation of the countries when the run covered them whole
+        coverage.materialise(session, countries, recs=recs if rescore_all else None)
         funding.materialise(session, countries)
-        summary.seconds["materialise"] = round(time.perf_counter() - t, 3)
         summary.links_total = session.execute(select(func.count()).select_from(Link)
                                               .where(Link.status != "rejected")).scalar_one()
         session.commit()
-    summary.seconds["total"] = round(time.perf_counter() - clock, 3)
+        steps.done("materialise")
+    steps.total()
     return summary
+
+
+class _Steps:
+    """Wall and CPU seconds of each step into the summary (CPU: this process and its finished workers)."""
+
+    def __init__(self, summary: MatchSummary):
+        self.summary = summary
+        self.start = self.last = self._now()
+
+    @staticmethod
+    def _now() -> tuple[float, float]:
+        t = os.times()
+        return time.perf_counter(), t.user + t.system + t.children_user + t.children_system
+
+    def done(self, step: str) -> None:
+        now = self._now()
+        self.summary.seconds[step] = round(now[0] - self.last[0], 3)
+        self.summary.cpu_seconds[step] = round(now[1] - self.last[1], 3)
+        self.last = now
+
+    def total(self) -> None:
+        self.summary.seconds["total"] = round(self.last[0] - self.start[0], 3)
+        self.summary.cpu_seconds["total"] = round(self.last[1] - self.start[1], 3)
 
 
 def _never_matched(session: Session) -> bool:
     return session.execute(select(MatchState.item_id).limit(1)).first() is None
 
 
-def _load_scope(session: Session, s: Settings, dirty: dict[str, set[str]], country: Optional[str], full: bool):
+def _to_classify(session: Session, dirty: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Items whose labels may be out of date: the changed ones and those never classified.
+
+    An item whose match fingerprint is current has the text, declared tags, classifier model and
+    settings it had when it was last matched -- and classified -- so it need not be read again.
+    """
+    from .models import Classification
+
+    out = {}
+    for item_type, model in (("recommendation", Recommendation), ("cf_item", CFItem), ("activity", Activity)):
+        seen = select(Classification.item_id).where(Classification.item_type == item_type,
+                                                    Classification.item_id == model.id).exists()
+        out[item_type] = set(dirty.get(item_type, ())) | set(session.execute(select(model.id).where(~seen)).scalars())
+    return out
+
+
+def _load_scope(session: Session, s: Settings, dirty: dict[str, set[str]], country: Optional[str],
+                full: bool) -> tuple[Profiles, Profiles, set[str]]:
     """Profiles of the recommendations and items whose pairs must be scored, and the countries concerned."""
+    def items_of(**where) -> Profiles:
+        return Profiles.concat(load_profiles(session, t, s, **where) for t in ITEM_TYPES)
+
     if country:
-        countries = {country}
-        recs = load_profiles(session, "recommendation", s, countries=countries)
-        items = {t: load_profiles(session, t, s, countries=countries) for t in ITEM_TYPES}
-        return recs, items, countries
+        return load_profiles(session, "recommendation", s, countries={country}), items_of(countries={country}), {country}
     if full:
         recs = load_profiles(session, "recommendation", s)
-        items = {t: load_profiles(session, t, s) for t in ITEM_TYPES}
-        countries = {c for p in recs.values() for c in p.countries}
-        return recs, items, countries
+        return recs, items_of(), set(recs.places["iso3"])
     # incremental: dirty recommendations meet every item of their country; dirty items meet every
     # recommendation of the countries they reach
     dirty_recs = load_profiles(session, "recommendation", s, ids=dirty["recommendation"]) \
-        if dirty["recommendation"] else {}
-    dirty_items = {t: load_profiles(session, t, s, ids=dirty[t]) if dirty[t] else {} for t in ITEM_TYPES}
-    rec_countries = {c for p in dirty_recs.values() for c in p.countries}
-    item_countries = {c for ps in dirty_items.values() for p in ps.values() for c in p.countries}
-    countries = rec_countries | item_countries
-    recs = dict(dirty_recs)
-    if item_countries:
-        recs.update(load_profiles(session, "recommendation", s, countries=item_countries))
-    items = {}
-    for t in ITEM_TYPES:
-        items[t] = dict(dirty_items[t])
-        if rec_countries:
-            items[t].update(load_profiles(session, t, s, countries=rec_countries))
-    return recs, items, countries
+        if dirty["recommendation"] else Profiles.empty()
+    dirty_items = Profiles.concat(load_profiles(session, t, s, ids=dirty[t]) for t in ITEM_TYPES if dirty[t])
+    rec_countries, item_countries = set(dirty_recs.places["iso3"]), set(dirty_items.places["iso3"])
+    recs = _union(dirty_recs, load_profiles(session, "recommendation", s, countries=item_countries)
+                  if item_countries else Profiles.empty())
+    items = _union(dirty_items, items_of(countries=rec_countries) if rec_countries else Profiles.empty())
+    return recs, items, rec_countries | item_countries
+
+
+def _union(a: Profiles, b: Profiles) -> Profiles:
+    """The profiles of a and b, each item once, ordered by item type then id."""
+    both = Profiles.concat([a, b])
+    if not len(both):
+        return both
+    first = ~pd.Index(list(zip(both.item_type, both.item_id))).duplicated()
+    rows = np.nonzero(first)[0]
+    rank = np.array([ITEM_ORDER[t] for t in both.item_type[rows]])
+    return both.take(rows[np.lexsort((both.item_id[rows].astype(str), rank))])
 
 
 def _specificity(session: Session) -> dict[str, dict[str, float]]:
@@ -183,87 +233,71 @@ def _specificity(session: Session) -> dict[str, dict[str, float]]:
 
     n = sum(session.execute(select(func.count()).select_from(m)).scalar_one()
             for m in (Recommendation, CFItem, Activity))
-    vocab_attr = {"sdg_target": "targets", "uprinfo": "themes", "sdg_goal": "goals"}
-    df: dict[str, dict[str, int]] = {a: {} for a in vocab_attr.values()}
+    df: dict[str, dict[str, int]] = {r.attribute: {} for r in blocking.RULES}
+    attribute = {r.vocabulary: r.attribute for r in blocking.RULES}
     rows = session.execute(select(Classification.vocabulary, Classification.code, func.count())
-                           .where(Classification.vocabulary.in_(list(vocab_attr)))
+                           .where(Classification.vocabulary.in_(list(attribute)))
                            .group_by(Classification.vocabulary, Classification.code))
     for vocabulary, code, count in rows:
-        df[vocab_attr[vocabulary]][code] = int(count)
+        df[attribute[vocabulary]][code] = int(count)
     return {attr: blocking.specificity(counts, n) for attr, counts in df.items()}
 
 
-def _score_countries(recs: dict[str, Profile], items: dict[str, dict[str, Profile]], countries: set[str],
-                     dirty: dict[str, set[str]], spec, space: scoring.TextSpace, s: Settings,
-                     summary: MatchSummary, progress: Optional[Progress], rescore_all: bool) -> dict:
+def _score_countries(recs: Profiles, items: Profiles, countries: set[str], dirty: dict[str, set[str]], spec,
+                     space: scoring.TextSpace, s: Settings, summary: MatchSummary, progress: Optional[Progress],
+                     rescore_all: bool) -> dict:
     """Per country, the kept pairs: {(rec_id, item_type, item_id): (score, rule, components)}."""
-    by_country: dict[str, list[Profile]] = defaultdict(list)
-    for p in recs.values():
-        if not p.countries:
-            summary.without_country += 1
-        for c in p.countries:
-            by_country[c].append(p)
-    item_list = [p for t in ITEM_TYPES for p in items[t].values()]
-    reach: dict[str, list[Profile]] = defaultdict(list)
-    for p in item_list:
-        for c, share in p.countries.items():
-            if share > 0:
-                reach[c].append(p)
-    out: dict[str, dict] = {}
+    summary.without_country += len(recs) - recs.places["row"].nunique()
+    rec_rows = {c: distinct(r.to_numpy(dtype=np.int64)) for c, r in recs.places.groupby("iso3")["row"]}
+    reach = items.places[items.places["share"] > 0]
+    item_rows = {c: distinct(r.to_numpy(dtype=np.int64)) for c, r in reach.groupby("iso3")["row"]}
+    matrices = blocking.rule_matrices(recs, items, spec)
+    rec_dirty = np.array([i in dirty["recommendation"] for i in recs.item_id], dtype=bool)
+    item_dirty = np.array([i in dirty.get(t, ()) for t, i in zip(items.item_type, items.item_id)], dtype=bool)
+    kinds = (items.item_type == "activity").astype(np.int64)
+    empty = np.zeros(0, dtype=np.int64)
+    kept: list[tuple[str, np.ndarray, np.ndarray, scoring.Scored]] = []
     ordered = sorted(countries)
     for k, c in enumerate(ordered):
-        R, I = sorted(by_country.get(c, []), key=lambda p: p.item_id), reach.get(c, [])
+        R, I = rec_rows.get(c, empty), item_rows.get(c, empty)
         summary.countries += 1
         summary.recommendations += len(R)
         summary.items += len(I)
         summary.all_pairs += len(R) * len(I)
-        out[c] = _score_country(R, I, dirty, spec, space, s, summary, rescore_all) if R and I else {}
+        if len(R) and len(I):
+            products = blocking.rule_products(matrices, R, I)
+            for name, n in blocking.count_pairs(products).items():
+                summary.pairs[name] += n
+            rows, cols, rule = blocking.candidates(products)
+            if not rescore_all:
+                mask = rec_dirty[R][rows] | item_dirty[I][cols]
+                rows, cols, rule = rows[mask], cols[mask], rule[mask]
+            summary.scored += len(rows)
+            if len(rows):
+                kept.append((c, R, I, scoring.score_block(products, space, R, len(recs) + I, rows, cols, rule,
+                                                           kinds[I], s)))
         if progress:
             progress("match", k + 1, len(ordered))
+    return _proposals(recs, items, kept, spec, space, s)
+
+
+def _proposals(recs: Profiles, items: Profiles, kept: list, spec, space: scoring.TextSpace, s: Settings) -> dict:
+    """Components and explanation material of every kept pair, per country (the only per-pair Python loop)."""
+    rec_labels = recs.label_dicts(np.concatenate([R[b.rows] for _, R, _, b in kept]) if kept else [])
+    item_labels = items.label_dicts(np.concatenate([I[b.cols] for _, _, I, b in kept]) if kept else [])
+    out: dict[str, dict] = {}
+    for c, R, I, b in kept:
+        links = out.setdefault(c, {})
+        for j in range(len(b.rows)):
+            r, i = int(R[b.rows[j]]), int(I[b.cols[j]])
+            components = {name: round(float(b.components[name][j]), 4) for name in scoring.COMPONENTS}
+            for rule in blocking.RULES:
+                components[f"shared_{rule.attribute}"] = scoring.shared_labels(
+                    rec_labels.get(r, {}), item_labels.get(i, {}), rule.vocabulary, spec[rule.attribute])
+            components["words"] = scoring.shared_terms(space, r, len(recs) + i, s.link_explain_terms)
+            links[(recs.item_id[r], items.item_type[i], items.item_id[i])] = (
+                round(float(b.score[j]), 4), blocking.RULES[int(b.rule[j])].name, components)
     return out
-
-
-def _score_country(R: list[Profile], I: list[Profile], dirty, spec, space, s: Settings, summary: MatchSummary,
-                   rescore_all: bool) -> dict:
-    products = blocking.rule_products(R, I, spec)
-    for name, n in blocking.count_pairs(products).items():
-        summary.pairs[name] += n
-    rows, cols, rule = blocking.candidates(products)
-    if not rescore_all:
-        rec_dirty = np.array([p.item_id in dirty["recommendation"] for p in R])
-        item_dirty = np.array([p.item_id in dirty[p.item_type] for p in I])
-        mask = rec_dirty[rows] | item_dirty[cols]
-        rows, cols, rule = rows[mask], cols[mask], rule[mask]
-    summary.scored += len(rows)
-    if not len(rows):
-        return {}
-    comps = {name: np.minimum(np.asarray(products[name][rows, cols]).ravel(), 1.0)
-             for name in ("target", "theme", "goal")}
-    comps["text"] = scoring.text_similarity(
-        space, np.array([space.row[("recommendation", R[r].item_id)] for r in rows]),
-        np.array([space.row[(I[i].item_type, I[i].item_id)] for i in cols]))
-    score = scoring.combine(comps, s)
-    keep = np.nonzero(score >= s.link_threshold)[0]
-    # at most link_max_per_recommendation per recommendation and item type, the best first
-    kinds = np.array([0 if I[i].item_type == "cf_item" else 1 for i in cols])
-    order = keep[np.lexsort((-score[keep], kinds[keep], rows[keep]))]
-    kept: dict = {}
-    count: dict[tuple[int, int], int] = defaultdict(int)
-    for j in order:
-        key = (int(rows[j]), int(kinds[j]))
-        if count[key] >= s.link_max_per_recommendation:
-            continue
-        count[key] += 1
-        rec, item = R[rows[j]], I[cols[j]]
-        components = {name: round(float(comps[name][j]), 4) for name in scoring.COMPONENTS}
-        components["shared_targets"] = scoring.shared_labels(rec, item, "targets", "sdg_target", spec["targets"])
-        components["shared_themes"] = scoring.shared_labels(rec, item, "themes", "uprinfo", spec["themes"])
-        components["shared_goals"] = scoring.shared_labels(rec, item, "goals", "sdg_goal", spec["goals"])
-        components["words"] = scoring.shared_terms(space, space.row[("recommendation", rec.item_id)],
-                                                   space.row[(item.item_type, item.item_id)], s.link_explain_terms)
-        kept[(rec.item_id, item.item_type, item.item_id)] = (
-            round(float(score[j]), 4), blocking.RULES[int(rule[j])].name, components)
-    return kept
 
 
 def _write_links(session: Session, proposals: dict, countries: set[str], dirty: dict[str, set[str]],
@@ -313,17 +347,21 @@ def _write_links(session: Session, proposals: dict, countries: set[str], dirty: 
     summary.links_created = len(inserts)
 
 
-def _save_state(session: Session, fingerprints: dict, dirty: dict[str, set[str]], recs: dict, items: dict,
+def _save_state(session: Session, fingerprints: dict, dirty: dict[str, set[str]], recs: Profiles, items: Profiles,
                 country: Optional[str]) -> None:
     """Record the fingerprint of every item matched in this run (a --country run: only items wholly in it)."""
     now = datetime.now(timezone.utc)
+    abroad: set[tuple[str, str]] = set()
+    if country:
+        for p in (recs, items):
+            other = p.places[p.places["iso3"] != country]["row"].to_numpy(dtype=np.int64)
+            abroad |= set(zip(p.item_type[other], p.item_id[other]))
+        matched = set(zip(recs.item_type, recs.item_id)) | set(zip(items.item_type, items.item_id))
     rows = []
     for item_type, ids in dirty.items():
         for i in ids:
-            if country:
-                p = recs.get(i) if item_type == "recommendation" else items.get(item_type, {}).get(i)
-                if p is None or set(p.countries) - {country}:
-                    continue
+            if country and ((item_type, i) not in matched or (item_type, i) in abroad):
+                continue
             rows.append({"item_type": item_type, "item_id": i, "fingerprint": fingerprints[item_type][i],
                          "matched_at": now})
     by_type = defaultdict(list)
@@ -333,8 +371,8 @@ def _save_state(session: Session, fingerprints: dict, dirty: dict[str, set[str]]
         for start in range(0, len(ids), 5000):
             session.execute(delete(MatchState).where(MatchState.item_type == item_type,
                                                      MatchState.item_id.in_(ids[start:start + 5000])))
-    for start in range(0, len(rows), 5000):
-        _insert_many(session, MatchState, rows[start:start + 5000])
+    insert_columns(session, MatchState, {k: [r[k] for r in rows] for k in ("item_type", "item_id", "fingerprint",
+                                                                          "matched_at")} if rows else {})
 
 
 def review_link(session: Session, link_id: int, *, decision: str, reviewer: str, reason: Optional[str] = None) -> Link:

@@ -374,11 +374,39 @@ class RecDimension(SQLModel, table=True):
     __tablename__ = "rec_dimension"
     __table_args__ = (Index("ix_rec_dimension_country", "country", "dimension", "code"),)
     id: Optional[int] = Field(default=None, primary_key=True)
-    recommendation_id: str = Field(max_length=64, index=True)
+    recommendation_id: str = Field(max_length=64)  # no index of its own: rows are read per country
     country: str = Field(max_length=3)
     dimension: str = Field(max_length=10, description="theme | goal | target | action")
     code: str = Field(max_length=200)
     share: float = Field(description="1 / number of codes of this dimension on the recommendation.")
+
+
+class GapCell(SQLModel, table=True):
+    """Coverage of one code of one dimension in one country, per response (materialised after matching).
+
+    What ``coverage.gaps`` and ``coverage.summary`` answer, precomputed so that a country's gap table is
+    one indexed read: recommendations of the code covered by the CF only, by donors only, by both, by
+    nothing, and the same as clusters (same normalised text in the country counted once).  Response
+    ``all`` counts every response; dimension ``all`` (code ``all``) counts every recommendation once.
+    """
+
+    __tablename__ = "gap_cell"
+    __table_args__ = (Index("ix_gap_cell_country", "country", "dimension", "response"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    country: str = Field(max_length=3)
+    dimension: str = Field(max_length=10)
+    code: str = Field(max_length=200)
+    response: str = Field(max_length=20)
+    recommendations: int = 0
+    clusters: int = 0
+    covered_cf: int = 0
+    covered_donor: int = 0
+    covered_both: int = 0
+    uncovered: int = 0
+    clusters_cf: int = 0
+    clusters_donor: int = 0
+    clusters_both: int = 0
+    uncovered_clusters: int = 0
 
 
 class FundingCell(SQLModel, table=True):

@@ -7,7 +7,7 @@ Components of a candidate pair (recommendation r, item i), each in [0, 1]:
     theme   min(1, same over shared UPR Info themes)
     goal    min(1, same over shared SDG goals)
     text    cosine of TF-IDF vectors of lemmatised content words (unigrams and bigrams; IDF over the
-            texts matched together in the run)
+            texts matched together in the run; ``matcher.tfidf``)
 
 ``w`` is a label's weight from ``matcher.profiles`` (declared > predicted) and ``specificity`` the
 IDF-like weight of ``matcher.blocking.specificity``.  The score is the noisy-OR
@@ -21,55 +21,47 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
-from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
 
-from .profiles import Profile
 from .settings import Settings
+from .tfidf import TextSpace, shared_terms, text_similarity, text_space  # noqa: F401  (the text component)
 
 COMPONENTS = ("target", "theme", "goal", "text")
 _SIDE = {"recommendation": "the recommendation", "cf_item": "the CF item", "activity": "the activity"}
 
 
-def _identity(tokens):
-    return tokens
-
-
 @dataclass
-class TextSpace:
-    """TF-IDF vectors (L2-normalised rows) of the profiles' texts, with the vocabulary to name shared terms."""
+class Scored:
+    """Kept pairs of one block: positions in the block's recommendation and item rows, score, rule, components."""
 
-    matrix: sparse.csr_matrix
-    terms: np.ndarray
-    row: dict[tuple[str, str], int]
-
-
-def text_space(profiles: Sequence[Profile]) -> TextSpace:
-    """Fit IDF on the lemmatised texts of ``profiles`` and vectorise them (unigrams + bigrams)."""
-    from .model import Analyzer
-
-    analyzer = Analyzer()
-    docs = []
-    for p in profiles:
-        lem = analyzer.lemmas(p.text)
-        docs.append(lem + [f"{a} {b}" for a, b in zip(lem, lem[1:])])
-    row = {(p.item_type, p.item_id): k for k, p in enumerate(profiles)}
-    if not any(docs):
-        return TextSpace(sparse.csr_matrix((len(profiles), 1)), np.array([""]), row)
-    vec = TfidfVectorizer(analyzer=_identity, sublinear_tf=True, dtype=np.float64)
-    X = vec.fit_transform(docs).tocsr()
-    return TextSpace(X, vec.get_feature_names_out(), row)
+    rows: np.ndarray
+    cols: np.ndarray
+    score: np.ndarray
+    rule: np.ndarray
+    components: dict[str, np.ndarray]
 
 
-def text_similarity(space: TextSpace, rec_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-    """Cosine similarity of each (rec row, item row) pair, vectorised."""
-    if len(rec_rows) == 0:
-        return np.zeros(0)
-    X = space.matrix
-    return np.asarray(X[rec_rows].multiply(X[item_rows]).sum(axis=1)).ravel().clip(0.0, 1.0)
+def score_block(products: dict, space: TextSpace, rec_rows: np.ndarray, item_rows: np.ndarray,
+                rows: np.ndarray, cols: np.ndarray, rule: np.ndarray, kinds: np.ndarray, s: Settings) -> Scored:
+    """Score a block's candidate pairs (rows, cols) and keep those at or above ``link_threshold``, at most
+    ``link_max_per_recommendation`` per recommendation and item kind (0 CF, 1 activity), the best first.
+
+    ``rec_rows``/``item_rows``: the block's rows in ``space``; ``products``: the block's rule products.
+    """
+    comps = {name: np.minimum(np.asarray(products[name][rows, cols]).ravel(), 1.0)
+             for name in ("target", "theme", "goal")}
+    comps["text"] = text_similarity(space, rec_rows, item_rows, rows, cols)
+    score = combine(comps, s)
+    keep = np.nonzero(score >= s.link_threshold)[0]
+    kind = kinds[cols]
+    order = keep[np.lexsort((-score[keep], kind[keep], rows[keep]))]
+    group = rows[order] * 2 + kind[order]
+    starts = np.r_[True, group[1:] != group[:-1]] if len(order) else np.zeros(0, dtype=bool)
+    position = np.arange(len(order))
+    rank = position - np.maximum.accumulate(np.where(starts, position, 0)) if len(order) else position
+    sel = order[rank < s.link_max_per_recommendation]
+    return Scored(rows[sel], cols[sel], score[sel], rule[sel], {k: v[sel] for k, v in comps.items()})
 
 
 def combine(components: dict[str, np.ndarray], s: Settings) -> np.ndarray:
@@ -82,37 +74,18 @@ def combine(components: dict[str, np.ndarray], s: Settings) -> np.ndarray:
     return 1.0 - keep
 
 
-def shared_terms(space: TextSpace, rec_row: int, item_row: int, k: int) -> list[str]:
-    """Up to k terms both texts use, the rarest (highest TF-IDF product) first; a bigram hides its words."""
-    X = space.matrix
-    a = slice(X.indptr[rec_row], X.indptr[rec_row + 1])
-    b = slice(X.indptr[item_row], X.indptr[item_row + 1])
-    common, ia, ib = np.intersect1d(X.indices[a], X.indices[b], assume_unique=True, return_indices=True)
-    if not len(common):
-        return []
-    weight = X.data[a][ia] * X.data[b][ib]
-    out: list[str] = []
-    for j in np.argsort(-weight, kind="stable"):
-        term = str(space.terms[common[j]])
-        if any(term in t.split(" ") or term == t for t in out):
-            continue
-        out.append(term)
-        if len(out) == k:
-            break
-    return out
+def shared_labels(rec: dict, item: dict, vocabulary: str, spec: dict[str, float]) -> list[dict]:
+    """Labels both sides carry, with their origin on each side and contribution, the largest first.
 
-
-def shared_labels(rec: Profile, item: Profile, attribute: str, vocabulary: str,
-                  spec: dict[str, float]) -> list[dict]:
-    """Labels both sides carry, with their origin on each side and contribution, the largest first."""
-    theirs = getattr(item, attribute)
+    ``rec``/``item``: {vocabulary: {code: (weight, origin)}} (``Profiles.label_dicts``).
+    """
+    theirs = item.get(vocabulary, {})
     out = []
-    for code, w in getattr(rec, attribute).items():
+    for code, (w, origin) in rec.get(vocabulary, {}).items():
         if code in theirs:
-            out.append({"code": code, "recommendation": rec.origin.get((vocabulary, code), "declared"),
-                        "item": item.origin.get((vocabulary, code), "declared"),
-                        "contribution": round(spec.get(code, 0.0) * w * theirs[code]
-                                              / math.sqrt(len(theirs) * len(getattr(rec, attribute))), 4)})
+            out.append({"code": code, "recommendation": origin, "item": theirs[code][1],
+                        "contribution": round(spec.get(code, 0.0) * w * theirs[code][0]
+                                              / math.sqrt(len(theirs) * len(rec[vocabulary])), 4)})
     out.sort(key=lambda d: (-d["contribution"], d["code"]))
     return out
 

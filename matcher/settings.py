@@ -67,6 +67,9 @@ class Settings(BaseSettings):
         "declared goals are always kept and not counted; unset: calibrated with the model).")
     classify_top_terms: int = Field(
         5, ge=1, description="Model evidence: how many top contributing terms are listed per label.")
+    classify_workers: int = Field(
+        2, ge=1, description="Processes that classify stored items in parallel (forked where the system allows; "
+        "1 = in this process). Changes the speed, never the labels.")
 
     # linking (matcher/linking.py, matcher/scoring.py): score = 1 - prod(1 - weight x component); see README "Linking"
     link_weight_declared: float = Field(

@@ -163,3 +163,67 @@ def test_cf_items_and_activities_use_title_and_description(engine):
         hashes = set(s.execute(select(Classification.text_hash).where(Classification.item_id == act_id)).scalars())
     assert hashes == {text_hash(item_text(title, description), [tuple(d) for d in declared], settings_key())}
     assert classify_store(engine, item_types=("activity",))["classified"] == 0
+
+
+def _snapshot(engine) -> list[tuple]:
+    """Every stored label in write order (row id), without the time it was written."""
+    with Session(engine) as s:
+        return [(r.item_type, r.item_id, r.vocabulary, r.code, r.score, r.methods, r.evidence, r.model_version,
+                 r.text_hash) for r in s.execute(select(Classification).order_by(Classification.id)).scalars()]
+
+
+def test_worker_processes_store_what_one_process_stores(engine):
+    _load(engine, ("upr", SAMPLE), ("cf", DATA / "uninfo_jwp_arab_states_slice.csv"),
+          ("iati", DATA / "iati_sdg_routes_v203.xml"))
+    serial = classify_store(engine, batch_size=40, workers=1)
+    expected = _snapshot(engine)
+    with Session(engine) as s:
+        s.execute(delete(Classification))
+        s.commit()
+    seen = []
+    parallel = classify_store(engine, batch_size=40, workers=2, progress=lambda d, t: seen.append((d, t)))
+    assert _snapshot(engine) == expected  # same labels, scores, evidence, and written in the same order
+    assert {k: v for k, v in parallel.items() if k != "seconds"} == {k: v for k, v in serial.items() if k != "seconds"}
+    assert seen == sorted(seen) and seen[-1][0] == seen[-1][1] == serial["considered"]
+
+
+def test_interrupted_parallel_run_keeps_the_pages_it_finished(engine, monkeypatch):
+    import matcher.classify as classify_mod
+
+    _load(engine)
+    with Session(engine) as s:
+        ids = list(s.execute(select(Recommendation.id).order_by(Recommendation.id)).scalars())
+        poison = s.get(Recommendation, ids[4 * 40]).text  # first item of the fifth page of 40
+    real = classify_mod.classify_texts
+
+    def failing(texts, **kw):
+        if poison in texts:
+            raise RuntimeError("classifier crashed")
+        return real(texts, **kw)
+
+    monkeypatch.setattr(classify_mod, "classify_texts", failing)  # the forked workers inherit the patch
+    try:
+        classify_store(engine, batch_size=40, workers=2)
+    except RuntimeError as exc:
+        assert "classifier crashed" in str(exc)
+    else:
+        raise AssertionError("the worker's error was not raised")
+    with Session(engine) as s:
+        done = set(s.execute(select(Classification.item_id).distinct()).scalars())
+    assert done == set(ids[:4 * 40])  # the four pages before the failure, nothing after
+    monkeypatch.setattr(classify_mod, "classify_texts", real)
+    assert classify_store(engine, batch_size=40, workers=2)["classified"] == N - 4 * 40
+
+
+def test_workers_setting_never_reclassifies(engine, monkeypatch):
+    from matcher import settings as settings_mod
+
+    _load(engine)
+    classify_store(engine)
+    monkeypatch.setenv("UPR_ALIGN_CLASSIFY_WORKERS", "1")
+    settings_mod.get_settings.cache_clear()
+    try:
+        assert classify_store(engine)["classified"] == 0  # speed settings are not part of the labels' hash
+    finally:
+        monkeypatch.delenv("UPR_ALIGN_CLASSIFY_WORKERS")
+        settings_mod.get_settings.cache_clear()
