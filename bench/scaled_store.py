@@ -2,12 +2,13 @@
 
 The real files are ingested once, through the ordinary readers and loader, into a *template* store
 (cached in the work folder).  The scaled store is then written from the template's rows with
-``matcher.loading._insert_many``, so every row has the shape real ingested data has (``item_country``
+``matcher.bulk.insert_many``, so every row has the shape real ingested data has (``item_country``
 with shares, ``item_tag``, ``money_fact`` with USD conversions, recommending states, parent/child
 activities); only ids and countries change:
 
-- recommendations: every real UPR Info recommendation (sessions 1-17) once, then uniform draws with
-  replacement -- the per-country skew, the response mix, texts, themes and action categories are the real ones;
+- recommendations: every real recommendation (UPR Info sessions 1-17, an OHCHR thematic list) once, then
+  uniform draws with replacement -- the per-country skew, the response mix, texts, themes and action
+  categories are the real ones (so texts repeat: ~35,000 distinct texts among 100,000);
 - donor activities: copies of the real IATI activities; each copy's recipient countries are redrawn with
   the weight of the country's OECD CRS disbursements in 2019 (``crs/dportal_crs_2019.csv``), percentages kept;
   a child activity goes where its parent goes;
@@ -24,39 +25,51 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from matcher import get_engine, import_file
 from matcher.countries import country_name, to_iso3
-from matcher.loading import _insert_many
+from matcher.bulk import insert_many
 from matcher.models import (Activity, CFItem, ImportBatch, ItemCountry, ItemTag, MoneyFact, Recommendation,
                             RecommendingState)
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
 UPR_FILES = [DATA / "upr/uprinfo/original" / n for n in ("1-5.csv", "6-9.csv", "10-13.csv", "14-17.csv")]
 CF_FILES = [DATA / "uninfo" / n for n in ("jwp_export_africa_education_theme.xlsx",
                                          "jwp_export_arab_states_education_theme.csv", "api_derived_country_KEN.json")]
 IATI_DIR = DATA / "iati/activities"
 IATI_FILES = sorted((IATI_DIR / "by_country").glob("*.xml")) + [
     IATI_DIR / n for n in ("dportal_sample_100_mixed_publishers.xml", "nl_mfa_v203.xml", "gb_dfid_albania_v201.xml")]
+# the repository's own real slices that add what the shared files lack: the demo's Kenya IATI activities,
+# OHCHR thematic lists (UHRI themes, SDG goals), IATI SDG tags by every route
+REPO_FILES = {"upr": [REPO / "tests/data/UPR34_Slovenia_Thematic_list_of_Recommendations.docx"],
+              "iati": [REPO / "demo/data/iati_dportal_covid19_2021-06_KE.xml", REPO / "tests/data/iati_sdg_routes_v203.xml"]}
 CRS = DATA / "crs"
 
 
-def template(workdir: Path) -> Engine:
-    """The real files ingested into ``workdir/template.db`` (built once; ~1 min)."""
+def source_files() -> dict[str, list[Path]]:
+    """The real files the template is built from, per kind (``upr``, ``cf``, ``iati``)."""
+    return {"upr": UPR_FILES + REPO_FILES["upr"], "cf": CF_FILES, "iati": IATI_FILES + REPO_FILES["iati"]}
+
+
+def template(workdir: Path, files: dict[str, list[Path]] | None = None) -> Engine:
+    """The real files (default ``source_files()``) ingested into ``workdir/template.db`` (built once; ~1 min)."""
     path = workdir / "template.db"
     done = workdir / "template.ok"
-    if not done.exists():
+    paths = files or source_files()
+    listing = "\n".join(f"{kind} {f}" for kind, fs in paths.items() for f in fs) + "\n"
+    if not done.exists() or done.read_text() != listing:
         path.unlink(missing_ok=True)
         engine = get_engine(f"sqlite:///{path}")
-        for kind, files in (("upr", UPR_FILES), ("cf", CF_FILES), ("iati", IATI_FILES)):
-            for f in files:
+        for kind, fs in paths.items():
+            for f in fs:
                 summary = import_file(engine, f, kind=kind)
                 if not summary.ok:
                     raise RuntimeError(f"template: {f} failed: {summary.error}")
-        done.write_text("ok\n")
+        done.write_text(listing)
         return engine
     return get_engine(f"sqlite:///{path}")
 
@@ -115,7 +128,7 @@ class Writer:
     def flush(self) -> None:
         for m in list(self.buffers):
             if self.buffers[m]:
-                _insert_many(self.session, m, self.buffers[m])
+                insert_many(self.session, m, self.buffers[m])
                 self.buffers[m] = []
 
 
@@ -129,10 +142,14 @@ def _batch(session: Session, source_type: str, note: str) -> int:
 
 
 def generate(engine: Engine, tpl: Engine, *, recommendations: int, activities: int, sub_outputs: int,
-             seed: int = 5) -> dict[str, int]:
-    """Write the scaled dataset into the (empty, migrated) store ``engine``; returns rows per table."""
+             seed: int = 5, weights: dict[str, float] | None = None) -> dict[str, int]:
+    """Write the scaled dataset into the (empty, migrated) store ``engine``; returns rows per table.
+
+    ``weights``: ISO3 -> weight of the countries donor activities and plans are moved to (default
+    ``crs_weights()``).  The same seed gives the same store.
+    """
     rng = np.random.default_rng(seed)
-    weights = crs_weights()
+    weights = weights if weights is not None else crs_weights()
     with Session(tpl) as t, Session(engine) as s:
         w = Writer(s)
         _recommendations(t, s, w, rng, recommendations)
@@ -140,7 +157,10 @@ def generate(engine: Engine, tpl: Engine, *, recommendations: int, activities: i
         _cf_plans(t, s, w, rng, sub_outputs, weights)
         w.flush()
         s.commit()
-    return dict(w.counts)
+        counts = dict(w.counts)
+        counts["sub_output"] = s.execute(select(func.count()).select_from(CFItem)
+                                         .where(CFItem.level == "sub_output")).scalar_one()
+    return counts
 
 
 def _recommendations(t: Session, s: Session, w: Writer, rng, n: int) -> None:

@@ -178,18 +178,23 @@ def classify_store(session_factory_or_engine, *, item_types: Iterable[str] = ITE
                        url)
         done = ordered_map(_classify_page, pages, workers=workers, light=lambda page: not page[2],
                            initializer=_forget_connections(engine))
-        for item_type_, considered, todo, params, labels in done:
+        labels_of: dict[str, int] = {}  # item classified in this run -> its labels (for its copies' count)
+        for item_type_, considered, todo, params, labels, copies in done:
             counts["considered"] += considered
-            counts["unchanged"] += considered - len(todo)
-            if todo:
+            counts["unchanged"] += considered - len(todo) - len(copies)
+            if todo or copies:
                 with factory() as session:
                     session.execute(delete(Classification).where(
-                        Classification.item_type == item_type_, Classification.item_id.in_(todo)))
+                        Classification.item_type == item_type_,
+                        Classification.item_id.in_(todo + [new for new, _ in copies])))
                     conn = session.connection()
-                    conn.exec_driver_sql(insert_params(conn.dialect, Classification, ())[0], params)  # one executemany
+                    if todo:
+                        conn.exec_driver_sql(insert_params(conn.dialect, Classification, ())[0], params)  # one executemany
+                    _copy_labels(session, item_type_, copies)
                     session.commit()
-                counts["classified"] += len(todo)
-                counts["labels"] += labels
+                labels_of.update(zip(todo, labels))
+                counts["classified"] += len(todo) + len(copies)
+                counts["labels"] += sum(labels) + sum(labels_of[source] for _, source in copies)
             if progress:
                 progress(counts["considered"], total)
         counts["removed"] += _remove_orphans(factory, item_type)
@@ -199,9 +204,15 @@ def classify_store(session_factory_or_engine, *, item_types: Iterable[str] = ITE
 
 def _pages(factory: Callable[[], Session], item_type: str, batch_size: int, full: bool, version: str,
            settings: str, only: Optional[list[str]], url: str) -> Iterator[tuple]:
-    """(item type, items read, to-do [(id, text, declared tags, hash)], batch size, store URL) per keyset page
-    (or per ``batch_size`` of the sorted ids ``only``)."""
+    """(item type, items read, to-do [(id, text, declared tags, hash)], batch size, store URL, copies) per keyset
+    page (or per ``batch_size`` of the sorted ids ``only``).
+
+    An item whose text and declared tags (its hash) were already sent to the classifier in this run is not
+    sent again: it is one of the page's ``copies`` [(item id, id of the item classified)], whose labels are
+    copied (UPR Info repeats a text once per recommending state; copied plans and activities repeat theirs).
+    """
     after, chunks = "", None if only is None else iter(range(0, len(only), batch_size))
+    first: dict[str, str] = {}  # hash -> the item of this run classified for it
     while True:
         with factory() as session:
             if chunks is None:
@@ -222,31 +233,65 @@ def _pages(factory: Callable[[], Session], item_type: str, batch_size: int, full
                 .where(Classification.item_type == item_type, Classification.item_id.in_(ids)).distinct()
             ):
                 stored[item_id].add((digest, stored_version))
-        todo = []
+        todo, copies = [], []
         for item_id, text in page:
             digest = text_hash(text, declared.get(item_id, ()), settings)
             if full or stored.get(item_id) != {(digest, version)}:
-                todo.append((item_id, text, declared.get(item_id, []), digest))
-        yield item_type, len(page), todo, batch_size, url
+                source = first.setdefault(digest, item_id)
+                if source == item_id:
+                    todo.append((item_id, text, declared.get(item_id, []), digest))
+                else:
+                    copies.append((item_id, source))
+        yield item_type, len(page), todo, batch_size, url, copies
 
 
-def _classify_page(page: tuple) -> tuple[str, int, list[str], list[tuple], int]:
+def _classify_page(page: tuple) -> tuple[str, int, list[str], list[tuple], list[int], list[tuple[str, str]]]:
     """Classify one page's to-do items (in a worker process).
 
-    Returns (item type, items read, ids, INSERT parameters of the label rows, labels found): the rows
-    leave the worker ready to write (evidence already JSON), which keeps the parent's share small.
+    Returns (item type, items read, ids, INSERT parameters of the label rows, labels found per id, copies):
+    the rows leave the worker ready to write (evidence already JSON), which keeps the parent's share small.
     """
     from .classify import classify_texts
 
-    item_type, considered, todo, batch_size, url = page
+    item_type, considered, todo, batch_size, url, copies = page
     if not todo:
-        return item_type, considered, [], [], 0
+        return item_type, considered, [], [], [], copies
     results = classify_texts([t[1] for t in todo], declared=[t[2] for t in todo], batch_size=batch_size)
     now = datetime.now(timezone.utc)
-    rows = [row for (item_id, _, _, digest), result in zip(todo, results, strict=True)
-            for row in _label_rows(item_type, item_id, result, digest, now)]
-    labels = sum(1 for r in rows if r["vocabulary"] != NONE_VOCABULARY)
-    return item_type, considered, [t[0] for t in todo], insert_params(_dialect(url), Classification, rows)[1], labels
+    rows, labels = [], []
+    for (item_id, _, _, digest), result in zip(todo, results, strict=True):
+        mine = _label_rows(item_type, item_id, result, digest, now)
+        rows += mine
+        labels.append(sum(1 for r in mine if r["vocabulary"] != NONE_VOCABULARY))
+    return (item_type, considered, [t[0] for t in todo], insert_params(_dialect(url), Classification, rows)[1],
+            labels, copies)
+
+
+_COPY_COLUMNS = ("vocabulary", "code", "score", "methods", "evidence", "model_version", "text_hash", "created_at")
+
+
+def _copy_labels(session: Session, item_type: str, copies: list[tuple[str, str]]) -> None:
+    """Give each (item, source) of ``copies`` the stored labels of its source (same text and declared tags).
+
+    One INSERT ... SELECT per page, joined to a VALUES list of the pairs (columns ``column1``, ``column2``
+    on SQLite and PostgreSQL alike); rows keep the source's order.
+    """
+    if not copies:
+        return
+    conn = session.connection()
+    quote = conn.dialect.identifier_preparer.quote
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    cols = ", ".join(quote(c) for c in _COPY_COLUMNS)
+    src = ", ".join(f"c.{quote(c)}" for c in _COPY_COLUMNS)
+    for start in range(0, len(copies), 400):  # SQLite's default limit: 999 parameters per statement
+        part = copies[start:start + 400]
+        values = ", ".join(f"({mark}, {mark}, {mark})" for _ in part)
+        conn.exec_driver_sql(
+            f"INSERT INTO classification (item_type, item_id, {cols}) "
+            f"SELECT c.item_type, m.column2, {src} FROM classification c "
+            f"JOIN (VALUES {values}) AS m ON c.item_type = m.column3 AND c.item_id = m.column1 "
+            f"ORDER BY m.column2, c.id",
+            tuple(v for new, source in part for v in (source, new, item_type)))
 
 
 @lru_cache(maxsize=4)

@@ -67,7 +67,8 @@ def clusters(country: str, texts: dict[str, str], similarity: float) -> dict[str
         return i
 
     if similarity < 100 and len(uniq) > 1:
-        scores = process.cdist(uniq, uniq, scorer=fuzz.token_sort_ratio, score_cutoff=similarity, dtype="uint8")
+        scores = process.cdist(uniq, uniq, scorer=fuzz.token_sort_ratio, score_cutoff=similarity, dtype="uint8",
+                               workers=-1)  # all cores (the result does not depend on them)
         for i, j in zip(*scores.nonzero()):
             if i < j:
                 a, b = find(int(i)), find(int(j))

@@ -32,7 +32,7 @@ from .bulk import insert_many, relaxed_gc
 from .records import Batch, IngestError, ItemRecord, is_legacy_hash
 from .settings import get_settings
 
-_insert_many = insert_many  # older callers (bench/scaled_store.py) import it from here
+_insert_many = insert_many  # matcher.linking imports it from here
 
 MAIN_TABLE: dict[str, type[SQLModel]] = {
     "recommendation": Recommendation,

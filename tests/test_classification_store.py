@@ -227,3 +227,34 @@ def test_workers_setting_never_reclassifies(engine, monkeypatch):
     finally:
         monkeypatch.delenv("UPR_ALIGN_CLASSIFY_WORKERS")
         settings_mod.get_settings.cache_clear()
+
+
+def test_repeated_texts_are_classified_once_and_copied(engine, monkeypatch):
+    import matcher.classify as classify_mod
+
+    _load(engine)
+    sent: list[str] = []
+    real = classify_mod.classify_texts
+
+    def counting(texts, **kw):
+        sent.extend(texts)
+        return real(texts, **kw)
+
+    monkeypatch.setattr(classify_mod, "classify_texts", counting)
+    done = classify_store(engine, batch_size=40, workers=1)
+    labels: dict[str, tuple] = {}
+    hashes: dict[str, set] = {}
+    with Session(engine) as s:
+        for r in s.execute(select(Classification).order_by(Classification.id)).scalars():
+            labels[r.item_id] = labels.get(r.item_id, ()) + ((r.vocabulary, r.code, r.score, r.methods,
+                                                              repr(r.evidence), r.model_version),)
+            hashes.setdefault(r.text_hash, set()).add(r.item_id)
+        n_labels = s.execute(select(func.count()).select_from(Classification)
+                             .where(Classification.vocabulary != NONE_VOCABULARY)).scalar_one()
+    assert done["classified"] == N and len(labels) == N
+    assert done["labels"] == n_labels
+    repeated = [ids for ids in hashes.values() if len(ids) > 1]
+    assert repeated  # the sample repeats texts (one row per recommending state)
+    assert len(sent) == len(hashes) < N  # each distinct text and declared tags classified once
+    for ids in repeated:
+        assert len({labels[i] for i in ids}) == 1  # a copy has exactly its source's labels
