@@ -50,6 +50,27 @@ def insert_params(dialect, model: type[SQLModel], rows: Iterable[dict[str, Any]]
     return plan.sql, _params(plan, rows)
 
 
+def write_params(session: Session, model: type[SQLModel], params: list[tuple]) -> None:
+    """Write rows prepared by ``insert_params`` (for this session's dialect): one executemany on SQLite,
+    one ``COPY ... FROM STDIN`` on PostgreSQL (several times cheaper for the server than row inserts)."""
+    if not params:
+        return
+    conn = session.connection()
+    plan = _insert_plan(model, conn.dialect)
+    if conn.dialect.name != "postgresql":
+        conn.exec_driver_sql(plan.sql, params)
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    table = model.__table__  # type: ignore[attr-defined]
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        with cursor.copy(f"COPY {quote(table.name)} ({', '.join(quote(c) for c in plan.defaults)}) FROM STDIN") as copy:
+            for row in params:
+                copy.write_row(row)
+    finally:
+        cursor.close()
+
+
 def insert_columns(session: Session, model: type[SQLModel], columns: dict[str, Sequence[Any]]) -> int:
     """Insert one row per position of the equally long ``columns`` ({column name: values}); returns rows written.
 

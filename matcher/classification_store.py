@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from .labels import Label, Result
-from .bulk import insert_params
+from .bulk import insert_params, write_params
 from .models import Activity, CFItem, Classification, ItemTag, Recommendation
 from .tables import TableError, TableWriter, read_table
 from .taxonomy import goal_of
@@ -187,9 +187,7 @@ def classify_store(session_factory_or_engine, *, item_types: Iterable[str] = ITE
                     session.execute(delete(Classification).where(
                         Classification.item_type == item_type_,
                         Classification.item_id.in_(todo + [new for new, _ in copies])))
-                    conn = session.connection()
-                    if todo:
-                        conn.exec_driver_sql(insert_params(conn.dialect, Classification, ())[0], params)  # one executemany
+                    write_params(session, Classification, params)
                     _copy_labels(session, item_type_, copies)
                     session.commit()
                 labels_of.update(zip(todo, labels))
@@ -274,8 +272,9 @@ def _copy_labels(session: Session, item_type: str, copies: list[tuple[str, str]]
     """Give each (item, source) of ``copies`` the stored labels of its source (same text and declared tags).
 
     One INSERT ... SELECT per 400 pairs, from a VALUES list of them (columns ``column1``... on SQLite and
-    PostgreSQL alike).  CROSS JOIN makes SQLite loop over the pairs and use ``ix_classification_item``;
-    with a plain join it built a temporary index over the whole table for every statement.
+    PostgreSQL alike).  On SQLite, CROSS JOIN and INDEXED BY make it loop over the pairs and use
+    ``ix_classification_item``: left to itself it built a temporary index over the whole table per
+    statement.  Each copy's rows are written in its source's order, on every backend.
     """
     if not copies:
         return
@@ -284,13 +283,14 @@ def _copy_labels(session: Session, item_type: str, copies: list[tuple[str, str]]
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     cols = ", ".join(quote(c) for c in _COPY_COLUMNS)
     src = ", ".join(f"c.{quote(c)}" for c in _COPY_COLUMNS)
+    hint = " INDEXED BY ix_classification_item" if conn.dialect.name == "sqlite" else ""
     for start in range(0, len(copies), 400):  # SQLite's default limit: 999 parameters per statement
         part = copies[start:start + 400]
         values = ", ".join(f"({mark}, {mark}, {mark})" for _ in part)
         conn.exec_driver_sql(
             f"INSERT INTO classification (item_type, item_id, {cols}) "
-            f"SELECT c.item_type, m.column2, {src} FROM (VALUES {values}) AS m CROSS JOIN classification c "
-            f"WHERE c.item_type = m.column3 AND c.item_id = m.column1",
+            f"SELECT c.item_type, m.column2, {src} FROM (VALUES {values}) AS m CROSS JOIN classification c{hint} "
+            f"WHERE c.item_type = m.column3 AND c.item_id = m.column1 ORDER BY m.column2, c.id",
             tuple(v for new, source in part for v in (source, new, item_type)))
 
 
