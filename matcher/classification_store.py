@@ -226,7 +226,7 @@ def _pages(factory: Callable[[], Session], item_type: str, batch_size: int, full
             ids = [item_id for item_id, _ in page]
             declared = _declared(session, item_type, ids)
             stored: dict[str, set] = defaultdict(set)
-            for item_id, digest, stored_version in session.execute(
+            for item_id, digest, stored_version in () if full else session.execute(
                 select(Classification.item_id, Classification.text_hash, Classification.model_version)
                 .where(Classification.item_type == item_type, Classification.item_id.in_(ids)).distinct()
             ):
