@@ -74,12 +74,13 @@ def run(args) -> int:
               + ", ".join(f"{k} {v:,}" for k, v in counts.items()), flush=True)
         _warm_model()
         dispose_engines()
+        load_before = os.getloadavg()
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         out = subprocess.run([sys.executable, __file__, "--measure", url, "--workdir", str(args.workdir)],
                              env=env, stdout=subprocess.PIPE, text=True, check=True)
         result = json.loads(out.stdout.strip().splitlines()[-1])
         result["generated"] = counts
-        result["load_average"] = os.getloadavg()
+        result["load_average_before"], result["load_average"] = load_before, os.getloadavg()
         report(result)
         if args.json:
             args.json.write_text(json.dumps(result, indent=2, default=str))
@@ -234,8 +235,9 @@ def report(r: dict) -> None:
     """Human-readable summary, each number against its goal."""
     p = r["pairs"]
     ok = lambda good: "met" if good else "NOT met"  # noqa: E731
-    print(f"\nbackend {r['backend']}; load average during the run {', '.join(f'{x:.1f}' for x in r['load_average'])} "
-          f"(2 cores; shared machine when > 2)")
+    load = lambda v: ", ".join(f"{x:.1f}" for x in v)  # noqa: E731
+    print(f"\nbackend {r['backend']}; load average (1, 5, 15 min) before the measured run {load(r['load_average_before'])}, "
+          f"after {load(r['load_average'])} (2 cores: above 2 other processes shared them)")
     print(f"cold rebuild: {r['rebuild_s']:.1f} s wall [{ok(r['rebuild_s'] <= GOALS['rebuild_s'])}]; steps, wall s "
           "(CPU s of this process and its classification workers): "
           + ", ".join(f"{k} {v} ({r['steps_cpu_s'][k]})" for k, v in r["steps_s"].items()))

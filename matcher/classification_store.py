@@ -179,14 +179,18 @@ def classify_store(session_factory_or_engine, *, item_types: Iterable[str] = ITE
         done = ordered_map(_classify_page, pages, workers=workers, light=lambda page: not page[2],
                            initializer=_forget_connections(engine))
         labels_of: dict[str, int] = {}  # item classified in this run -> its labels (for its copies' count)
+        with factory() as session:  # none stored yet (a cold rebuild): no page has old labels to delete
+            had_labels = session.execute(select(Classification.id).where(Classification.item_type == item_type)
+                                         .limit(1)).first() is not None
         for item_type_, considered, todo, params, labels, copies in done:
             counts["considered"] += considered
             counts["unchanged"] += considered - len(todo) - len(copies)
             if todo or copies:
                 with factory() as session:
-                    session.execute(delete(Classification).where(
-                        Classification.item_type == item_type_,
-                        Classification.item_id.in_(todo + [new for new, _ in copies])))
+                    if had_labels:
+                        session.execute(delete(Classification).where(
+                            Classification.item_type == item_type_,
+                            Classification.item_id.in_(todo + [new for new, _ in copies])))
                     write_params(session, Classification, params)
                     _copy_labels(session, item_type_, copies)
                     session.commit()
