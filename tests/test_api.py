@@ -52,6 +52,16 @@ def test_read_endpoints_answer_data_and_count(client):
     assert client.get("/stats").json()["recommendations"]["total"] == 166
 
 
+def test_docs_need_no_cdn(client):
+    for path in ("/docs", "/redoc"):
+        page = client.get(path)
+        assert page.status_code == 200 and "/static-docs/" in page.text
+        assert "cdn." not in page.text and "fonts.googleapis" not in page.text
+    assert client.get("/static-docs/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/static-docs/redoc.standalone.js").status_code == 200
+    assert client.get("/openapi.json").json()["openapi"].startswith("3.")
+
+
 def test_bad_requests_are_4xx_with_a_message(client):
     r = client.get("/recommendations", params={"country": "Atlantis"})
     assert r.status_code == 422 and "Atlantis" in r.text
