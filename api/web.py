@@ -171,7 +171,8 @@ def review_form(request: Request, session: SessionDep, rec_id: str, link_id: Ann
     resp = RedirectResponse(f"/recommendation/{rec_id}?done=link {link.id} {link.status}#link-{link.id}",
                             status_code=303)
     if remember and api_key:
-        resp.set_cookie(KEY_COOKIE, api_key, httponly=True, samesite="strict", max_age=8 * 3600)
+        # a session cookie (no Max-Age): gone when the browser closes
+        resp.set_cookie(KEY_COOKIE, api_key, httponly=True, samesite="strict")
     return resp
 
 

@@ -32,6 +32,9 @@ LimitOpt = Annotated[Optional[int], typer.Option(
     "--limit", min=0, help="At most this many rows (0 = all). Default: 50 for a table, all for csv/json.")]
 
 
+DEMO_DB = "upr-align-demo.db"  # what `upr-align demo` writes in the working folder
+
+
 def _engine(db: Optional[str], *, must_exist: bool = False):
     """The migrated engine; ``must_exist`` for read-only verbs, which never create a database."""
     from pydantic import ValidationError
@@ -44,6 +47,11 @@ def _engine(db: Optional[str], *, must_exist: bool = False):
         url = db or matcher.get_settings().database_url
         if must_exist and url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             path = Path(url.removeprefix("sqlite:///"))
+            if not path.is_file() and db is None and "UPR_ALIGN_DATABASE_URL" not in os.environ \
+                    and Path(DEMO_DB).is_file():
+                # `upr-align demo` then `upr-align gaps …`: no store of one's own here yet, so read the demo's
+                err.print(f"no store at {path}: using the demo store {DEMO_DB} (--db to choose another)")
+                return _engine(f"sqlite:///{DEMO_DB}", must_exist=True)
             if not path.is_file():
                 err.print(f"[red]error:[/red] no database at {path}: load data first (upr-align ingest …, or "
                           "upr-align demo) or point --db / UPR_ALIGN_DATABASE_URL at an existing one")

@@ -87,6 +87,26 @@ def test_read_only_commands_never_create_a_database(tmp_path):
     assert not missing.exists()
 
 
+def test_after_the_demo_read_commands_use_the_demo_store(tmp_path, monkeypatch):
+    """`upr-align demo` then `upr-align stats` (no --db, no store of one's own): the demo store is read, never a
+    new empty upr-align.db created."""
+    from matcher import settings as settings_mod
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("UPR_ALIGN_DATABASE_URL", raising=False)
+    settings_mod.get_settings.cache_clear()
+    demo = tmp_path / "upr-align-demo.db"
+    assert run("ingest", "upr", str(SAMPLE), "--db", f"sqlite:///{demo}").exit_code == 0
+    monkeypatch.delenv("UPR_ALIGN_DATABASE_URL", raising=False)  # --db above set it for the process
+    settings_mod.get_settings.cache_clear()
+    r = run("stats", "--json")
+    assert r.exit_code == 0, r.output
+    assert "using the demo store upr-align-demo.db" in r.stderr
+    assert json.loads(r.stdout)["recommendations"]["total"] == 291
+    assert not (tmp_path / "upr-align.db").exists()
+    settings_mod.get_settings.cache_clear()
+
+
 def test_invalid_filter_values_are_errors_not_empty_results(db_url):
     assert run("ingest", "upr", str(SAMPLE), "--db", db_url).exit_code == 0
     for args, words in ((["recommendations", "--country", "XYZ"], "unknown country 'XYZ'"),
