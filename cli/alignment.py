@@ -247,9 +247,14 @@ def demo_job(engine, db: str, report_file: Path) -> None:
     from matcher import funding as funding_mod
     from matcher.linking import match_store
 
+    from matcher.model import cache_dir, model_cached
+
+    if not model_cached():
+        err.print(f"first run: training the classifier's text model from the shipped data (about 40 s on 2 idle "
+                  f"cores; cached in {cache_dir()} for later runs) …")
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
-        task = progress.add_task("classifying and matching (first use trains the text model, ~15 s)", total=None)
+        task = progress.add_task("classifying and matching", total=None)
         summary = match_store(engine, progress=lambda step, d, t: progress.update(task, completed=d, total=t))
     _print_match(summary)
     with Session(engine) as session:
@@ -260,13 +265,28 @@ def demo_job(engine, db: str, report_file: Path) -> None:
                       f"texts) — covered by the Cooperation Framework only {c['cf']['recommendations']}, by donors only "
                       f"{c['donor']['recommendations']}, by both {c['both']['recommendations']}, "
                       f"by nothing {c['none']['recommendations']}")
+        from matcher.report import code_label
+
         rows = coverage.gaps(session, "KEN", "theme", "accepted")[:8]
         t = Table("theme", "accepted", "uncovered", "CF only", "donors only", "both",
                   title="largest gaps: themes with the most uncovered accepted recommendations")
         for r in rows:
-            t.add_row(r["code"], str(r["recommendations"]), str(r["uncovered"]), str(r["covered_cf"]),
-                      str(r["covered_donor"]), str(r["covered_both"]))
+            t.add_row(code_label("theme", r["code"]), str(r["recommendations"]), str(r["uncovered"]),
+                      str(r["covered_cf"]), str(r["covered_donor"]), str(r["covered_both"]))
         out.print(t)
+        uncovered = coverage.uncovered(session, "KEN", "accepted")
+        if uncovered:
+            out.print(f"accepted recommendations no programme addresses: {len(uncovered)}, e.g.")
+            seen: set = set()
+            for r in uncovered:
+                if r.get("cluster_id") in seen:
+                    continue  # the same text from several recommending states: shown once
+                seen.add(r.get("cluster_id"))
+                if len(seen) > 5:
+                    break
+                text = " ".join((r.get("text") or "").split())
+                out.print(f"  - {text[:150]}{'…' if len(text) > 150 else ''}")
+            out.print("  (all of them: the report's Uncovered sheet, or upr-align serve → the country page)")
         money = funding_mod.funding(session, "KEN", by="all", usd=True, per_year=False)
         if money:
             m = money[0]
