@@ -170,8 +170,13 @@ def gaps(
                   "(counts are recommendations; a recommendation with several codes counts under each)")
         if not summary["recommendations"]:
             out.print("no matched recommendations: run `upr-align match` first (or check --country / --response)")
-    _write(rows, ["country", "dimension", "response"] + GAP_COLUMNS if fmt != "table" else GAP_COLUMNS,
-           fmt, out_file, f"gaps by {by}")
+    if fmt == "table":
+        _write(rows, GAP_COLUMNS, fmt, out_file, f"gaps by {by}")
+        return
+    from matcher.report import GAP_COLUMNS as FILE_COLUMNS, code_label
+
+    # files: the same columns as GET /exports/gaps.csv|xlsx and the report's gap sheets, with readable labels
+    _write([dict(r, label=code_label(by, r["code"])) for r in rows], FILE_COLUMNS, fmt, out_file, f"gaps by {by}")
 
 
 @app.command()

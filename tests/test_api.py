@@ -182,6 +182,9 @@ def test_exports_are_formula_safe(client):
     client.post("/match", headers={"X-API-Key": client.keys["admin"]})
     r = client.get("/exports/gaps.csv", params={"country": "KEN"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    from matcher.report import GAP_COLUMNS
+
+    assert r.text.lstrip("\ufeff").splitlines()[0].split(",") == GAP_COLUMNS  # the CLI's file columns
     r = client.get("/exports/gaps.xlsx", params={"country": "KEN", "by": "goal"})
     wb = load_workbook(io.BytesIO(r.content))
     assert wb.active.max_row > 1
