@@ -97,6 +97,15 @@ def _print_summary(s: matcher.ImportSummary) -> None:
         return
     out.print(f"[green]{s.file}[/green] ({s.source_type}): read {s.read}, inserted {s.inserted}, "
               f"updated {s.updated}, unchanged {s.unchanged}, skipped {s.skipped}, problems {s.problems_total}")
+    items = s.inserted + s.updated + s.unchanged
+    if items != s.read - s.skipped:
+        why = ("rows naming the same item are merged" if items < s.read - s.skipped
+               else "a row can hold several items")
+        why += {"uninfo-api": " (a sub-output is listed once per agency)",
+                "uninfo-jwp": " (a JWP row names its sub-output with its output, outcome, priority and plan)"
+                }.get(s.source_type, "")
+        out.print(f"  {s.read - s.skipped} rows/entries used make {items} stored items: {why}",
+                  markup=False, highlight=False)
     for p in s.problems[:10]:
         where = f"row {p['row']}" if p["row"] is not None else "file"
         fld = f" [{p['field']}]" if p["field"] else ""
