@@ -185,7 +185,8 @@ def upload_page(request: Request, session: SessionDep):
 @router.post("/upload", response_class=HTMLResponse)
 def upload_form(request: Request, session: SessionDep, file: UploadFile,
                 kind: Annotated[str, Form(pattern="^(upr|cf|iati|donor)$")],
-                api_key: Annotated[str, Form(max_length=100)]):
+                api_key: Annotated[str, Form(max_length=100)],
+                match: Annotated[bool, Form()] = False):
     from matcher import import_file
 
     from .routers.imports import _check_type, _spool
@@ -204,5 +205,12 @@ def upload_form(request: Request, session: SessionDep, file: UploadFile,
                                           status_code=exc.status_code)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return templates.TemplateResponse(request, "upload.html", {"result": summary.as_dict(), "error": summary.error},
+    matched = None
+    if summary.ok and match:
+        from matcher.linking import match_store
+
+        # incremental: only the new or changed items' pairs are scored, then gaps and funding are rebuilt
+        matched = match_store(request.app.state.engine).as_dict()
+    return templates.TemplateResponse(request, "upload.html", {"result": summary.as_dict(), "error": summary.error,
+                                                               "matched": matched},
                                       status_code=200 if summary.ok else 422)

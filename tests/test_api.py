@@ -249,3 +249,15 @@ def test_web_pages_render(client):
     assert r.status_code == 303 and "confirmed" in r.headers["location"]
     assert client.get(f"/links/{link['id']}").json()["status"] == "confirmed"
     assert client.get("/upload").status_code == 200
+    # an upload through the page, with "update links" ticked: the new recommendation is matched at once
+    csv = ("state_under_review,text,response\nKenya,Adopt legislation criminalising female genital mutilation "
+           "and protect girls at risk,accepted\n").encode()
+    r = client.post("/upload", files={"file": ("fgm.csv", csv, "text/csv")},
+                    data={"kind": "upr", "api_key": client.keys["admin"], "match": "true"})
+    assert r.status_code == 200 and "inserted 1" in r.text and "gaps and funding are up to date" in r.text
+    fgm = client.get("/recommendations", params={"country": "KEN", "q": "female genital mutilation"}).json()
+    assert fgm["count"] >= 1
+    assert client.get("/gaps", params={"country": "KEN"}).json()["summary"]["recommendations"] == 145
+    r = client.post("/upload", files={"file": ("fgm.csv", csv, "text/csv")},
+                    data={"kind": "upr", "api_key": client.keys["admin"]})
+    assert r.status_code == 200 and "unchanged 1" in r.text and "not updated yet" in r.text
