@@ -11,7 +11,7 @@ from rich.table import Table
 
 from matcher.exports import to_json, to_xlsx
 
-from .main import DbOpt, JsonOpt, LimitOpt, _emit, _engine, _limit, _query, app, err, out
+from .main import DbOpt, JsonOpt, LimitOpt, _emit, _engine, _limit, _query, app, err, number_table, out
 
 CountryOpt = Annotated[str, typer.Option("--country", help="ISO3 code or name of the state under review.")]
 ByOpt = Annotated[str, typer.Option("--by", help="theme | goal | target | action")]
@@ -210,11 +210,11 @@ def funding(
                   f"({'USD at each fact’s ECB rate' if usd else 'in the currency reported; never added across currencies'})")
         if not rows:
             out.print("no aligned money: run `upr-align match` first, or this country's items have no money facts")
-        t = Table(*cols)
-        for r in rows:
-            t.add_row(*[f"{r[c]:,.2f}" if c in money and r.get(c) is not None else str(r.get(c, "") or "")
-                        for c in cols])
-        out.print(t)
+        # one line per code and kind of money: fits a narrow terminal (the files keep one column per kind)
+        keys = [c for c in cols if c not in money]
+        cells = [[str(r.get(c, "") or "") for c in keys] + [m.replace("_", " "), f"{r[m]:,.2f}"]
+                 for r in rows for m in money if r.get(m) is not None]
+        out.print(number_table(keys + ["money", "amount"], cells))
         return
     _write(rows, ["country", "dimension", "measure"] + cols, fmt, out_file, f"funding by {by}")
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -206,13 +207,29 @@ def _emit(rows: list[dict], count: int, columns: list[str], fmt: str) -> None:
     elif fmt == "csv":
         sys.stdout.write(to_csv(rows, columns))
     elif fmt == "table":
-        t = Table(*columns, title=f"{len(rows)} of {count}")
-        for row in rows:
-            t.add_row(*[_short(flat(row.get(c))) for c in columns])
-        out.print(t)
+        out.print(number_table(columns, [[_short(flat(row.get(c))) for c in columns] for row in rows],
+                               title=f"{len(rows)} of {count}"))
     else:
         err.print(f"[red]error:[/red] --format must be table, csv or json, not '{fmt}'")
         raise typer.Exit(2)
+
+
+_NUMBER = re.compile(r"^-?[\d,]*\.?\d*%?$")
+
+
+def number_table(columns: list[str], cells: list[list[str]], title: Optional[str] = None) -> Table:
+    """A rich table whose number columns are never cut ("1,2…") on a narrow terminal: they keep their width and
+    the text columns wrap instead."""
+    t = Table(title=title)
+    for k, name in enumerate(columns):
+        values = [row[k] for row in cells if row[k]]
+        if values and all(_NUMBER.match(v) for v in values):
+            t.add_column(name, justify="right", overflow="fold", min_width=max(len(v) for v in values))
+        else:
+            t.add_column(name, overflow="fold", min_width=min(18, max([len(v) for v in values] + [len(name)])))
+    for row in cells:
+        t.add_row(*row)
+    return t
 
 
 def _short(value, width: int = 90) -> str:

@@ -136,3 +136,17 @@ def test_demo_runs_the_main_job_on_the_bundled_data(tmp_path):
     assert "Kenya, accepted recommendations: 144" in out and "Kenya, noted recommendations: 22" in out
     assert "largest gaps" in out and "money attributed to Kenya" in out
     assert "report:" in out and load_workbook(report).sheetnames[0] == "Summary"
+
+
+def test_tables_never_cut_numbers_on_a_narrow_terminal():
+    from rich.console import Console
+
+    from cli.main import number_table
+
+    cols = ["code", "recommendations", "uncovered_clusters", "cf_required_money_in_usd", "donor_disbursement"]
+    cells = [["technical-assistance-and-cooperation", "35", "19", "322,664,695.00", "22,923,854.01"]]
+    console = Console(width=60, record=True, file=io.StringIO())
+    console.print(number_table(cols, cells))
+    text = console.export_text()
+    assert "322,664,695.00" in text and "22,923,854.01" in text and "…" not in text
+    assert "technical" in text  # the text column wraps, it does not vanish
