@@ -214,7 +214,7 @@ def funding(
         keys = [c for c in cols if c not in money]
         cells = [[str(r.get(c, "") or "") for c in keys] + [m.replace("_", " "), f"{r[m]:,.2f}"]
                  for r in rows for m in money if r.get(m) is not None]
-        out.print(number_table(keys + ["money", "amount"], cells))
+        out.print(number_table(keys + ["money", "amount"], cells), crop=False)
         return
     _write(rows, ["country", "dimension", "measure"] + cols, fmt, out_file, f"funding by {by}")
 

@@ -208,7 +208,7 @@ def _emit(rows: list[dict], count: int, columns: list[str], fmt: str) -> None:
         sys.stdout.write(to_csv(rows, columns))
     elif fmt == "table":
         out.print(number_table(columns, [[_short(flat(row.get(c))) for c in columns] for row in rows],
-                               title=f"{len(rows)} of {count}"))
+                               title=f"{len(rows)} of {count}"), crop=False)
     else:
         err.print(f"[red]error:[/red] --format must be table, csv or json, not '{fmt}'")
         raise typer.Exit(2)
@@ -219,14 +219,15 @@ _NUMBER = re.compile(r"^-?[\d,]*\.?\d*%?$")
 
 def number_table(columns: list[str], cells: list[list[str]], title: Optional[str] = None) -> Table:
     """A rich table whose number columns are never cut ("1,2…") on a narrow terminal: they keep their width and
-    the text columns wrap instead."""
+    the text columns wrap instead; print it with ``crop=False`` so that a table still too wide wraps rather than
+    losing its last columns."""
     t = Table(title=title)
     for k, name in enumerate(columns):
         values = [row[k] for row in cells if row[k]]
         if values and all(_NUMBER.match(v) for v in values):
             t.add_column(name, justify="right", overflow="fold", min_width=max(len(v) for v in values))
         else:
-            t.add_column(name, overflow="fold", min_width=min(18, max([len(v) for v in values] + [len(name)])))
+            t.add_column(name, overflow="fold", min_width=min(12, max([len(v) for v in values] + [len(name)])))
     for row in cells:
         t.add_row(*row)
     return t
