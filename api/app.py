@@ -26,12 +26,35 @@ log = logging.getLogger("upr_align.api")
 STATIC = Path(__file__).parent / "static"
 
 
+def _offline_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc from the assets vendored in the fastapi-offline package: no CDN, so the
+    try-it page works on a laptop without internet (FastAPI's defaults load them from cdn.jsdelivr.net)."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/static-docs", StaticFiles(directory=assets), name="static-docs")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui():
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title="upr-align API",
+                                   swagger_js_url="/static-docs/swagger-ui-bundle.js",
+                                   swagger_css_url="/static-docs/swagger-ui.css",
+                                   swagger_favicon_url="/static-docs/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc():
+        return get_redoc_html(openapi_url=app.openapi_url or "/openapi.json", title="upr-align API",
+                              redoc_js_url="/static-docs/redoc.standalone.js",
+                              redoc_favicon_url="/static-docs/favicon.png", with_google_fonts=False)
+
+
 def create_app(engine: Optional[Engine] = None) -> FastAPI:
     """The app on ``engine`` (default: the store of UPR_ALIGN_DATABASE_URL, migrated)."""
     from matcher import get_engine
 
     s = get_settings()
-    app = FastAPI(title="upr-align", version="0.1.0",
+    app = FastAPI(title="upr-align", version="0.1.0", docs_url=None, redoc_url=None,
                   description="UPR recommendations, Cooperation Framework items and donor activities: links with "
                   "explanations, coverage gaps and aligned funding. Read endpoints are open unless "
                   "UPR_ALIGN_API_READER_OPEN=false; review needs an editor key, imports/match/keys an admin key "
@@ -41,6 +64,7 @@ def create_app(engine: Optional[Engine] = None) -> FastAPI:
         app.include_router(router, responses=ERRORS)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _offline_docs(app)
     if s.api_cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=s.api_cors_origins, allow_methods=["GET", "POST", "PATCH"],
                            allow_headers=["X-API-Key", "Content-Type"])

@@ -33,7 +33,9 @@ def bar_chart(title: str, labels: Sequence[str], series: Sequence[Series], *, st
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" aria-labelledby="t-{abs(hash(title))}">',
              f'<title id="t-{abs(hash(title))}">{escape(title)}</title>']
-    x = label_width
+    # the legend starts under the bars and moves left when the series names need more room (never clipped)
+    legend_w = sum(30 + 7 * len(s.name) for s in series)
+    x = max(4, min(label_width, width - legend_w))
     for s in series:
         parts.append(f'<rect x="{x}" y="6" width="12" height="12" fill="{s.colour}"/>'
                      f'<text x="{x + 16}" y="16" font-size="12">{escape(s.name)}</text>')

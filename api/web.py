@@ -18,6 +18,7 @@ from matcher.keys import role_allows, verify_key
 from matcher.linking import list_links, review_link
 from matcher.models import Activity, CFItem, Coverage, Recommendation
 from matcher.queries import get_recommendation
+from matcher.report import code_label
 from matcher.settings import get_settings
 
 from .charts import PALETTE, SERIES_COLOURS, Series, bar_chart
@@ -73,28 +74,36 @@ def country_page(request: Request, session: SessionDep, country: str, response: 
                               [Series(label, [cov[k]["recommendations"]], PALETTE[k]) for k, label in
                                (("cf", "Cooperation Framework only"), ("donor", "donors only"), ("both", "both"),
                                 ("none", "nothing"))], stacked=True, bar_height=28),
-        "themes": _gap_chart(f"Uncovered {response} recommendations by theme (top 15)", by_theme[:15]),
+        "themes": _gap_chart(f"Uncovered {response} recommendations by theme (top 15)", by_theme[:15], "theme"),
         "goals": _gap_chart(f"Uncovered {response} recommendations by SDG goal", sorted(
-            by_goal, key=lambda r: (len(r["code"]) > 2, int(r["code"]) if r["code"].isdigit() else 99))),
+            by_goal, key=lambda r: (len(r["code"]) > 2, int(r["code"]) if r["code"].isdigit() else 99)), "goal"),
     }
     money = funding_mod.funding(session, iso3, by="theme", usd=True, per_year=False, item_type="cf_item")
     money = sorted(money, key=lambda r: -float(r.get("cf_required", 0) or 0))[:12]
     if money:
         charts["money"] = bar_chart(
             "Cooperation Framework money attributed to recommendations, by theme (USD, all years)",
-            [r["code"] for r in money],
+            [code_label("theme", r["code"]) for r in money],
             [Series(label, [float(r.get(f"cf_{k}", 0) or 0) for r in money], PALETTE[k])
              for k, label in (("required", "required"), ("available", "available"), ("expenditure", "spent"))])
     table = _uncovered(session, iso3, response, theme, goal)
     return templates.TemplateResponse(request, "country.html", {
         "iso3": iso3, "name": _name(iso3), "response": response, "responses": coverage.RESPONSES, "summary": summary,
         "charts": charts, "by_theme": by_theme, "by_goal": by_goal, "uncovered": table, "theme": theme or "",
-        "goal": goal or "", "themes": sorted(r["code"] for r in by_theme), "goals": [r["code"] for r in by_goal],
+        "goal": goal or "", "theme_label": code_label("theme", theme) if theme else "",
+        "goal_label": _goal_label(goal) if goal else "",
+        "themes": sorted(((r["code"], code_label("theme", r["code"])) for r in by_theme), key=lambda t: t[1].lower()),
+        "goals": [(r["code"], _goal_label(r["code"])) for r in by_goal],
         "money": money})
 
 
-def _gap_chart(title: str, rows: list[dict]) -> str:
-    labels = [r["code"] for r in rows]
+def _goal_label(code: str) -> str:
+    label = code_label("goal", code)
+    return label if label == code or not code.isdigit() else f"{code} {label}"
+
+
+def _gap_chart(title: str, rows: list[dict], dimension: str) -> str:
+    labels = [_goal_label(r["code"]) if dimension == "goal" else code_label(dimension, r["code"]) for r in rows]
     return bar_chart(title, labels, [
         Series("uncovered", [r["uncovered"] for r in rows], PALETTE["none"]),
         Series("covered", [r["recommendations"] - r["uncovered"] for r in rows], PALETTE["both"])], stacked=True)
@@ -114,7 +123,7 @@ def _uncovered(session, iso3: str, response: str, theme: Optional[str], goal: Op
             RecDimension.country == iso3, RecDimension.dimension == "theme")):
         themes.setdefault(rec_id, []).append(code)
     for r in rows:
-        r["themes"] = ", ".join(sorted(themes.get(r["id"], [])))
+        r["themes"] = ", ".join(sorted(code_label("theme", c) for c in themes.get(r["id"], [])))
     return rows
 
 
@@ -162,7 +171,8 @@ def review_form(request: Request, session: SessionDep, rec_id: str, link_id: Ann
     resp = RedirectResponse(f"/recommendation/{rec_id}?done=link {link.id} {link.status}#link-{link.id}",
                             status_code=303)
     if remember and api_key:
-        resp.set_cookie(KEY_COOKIE, api_key, httponly=True, samesite="strict", max_age=8 * 3600)
+        # a session cookie (no Max-Age): gone when the browser closes
+        resp.set_cookie(KEY_COOKIE, api_key, httponly=True, samesite="strict")
     return resp
 
 
@@ -175,7 +185,8 @@ def upload_page(request: Request, session: SessionDep):
 @router.post("/upload", response_class=HTMLResponse)
 def upload_form(request: Request, session: SessionDep, file: UploadFile,
                 kind: Annotated[str, Form(pattern="^(upr|cf|iati|donor)$")],
-                api_key: Annotated[str, Form(max_length=100)]):
+                api_key: Annotated[str, Form(max_length=100)],
+                match: Annotated[bool, Form()] = False):
     from matcher import import_file
 
     from .routers.imports import _check_type, _spool
@@ -194,5 +205,12 @@ def upload_form(request: Request, session: SessionDep, file: UploadFile,
                                           status_code=exc.status_code)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return templates.TemplateResponse(request, "upload.html", {"result": summary.as_dict(), "error": summary.error},
+    matched = None
+    if summary.ok and match:
+        from matcher.linking import match_store
+
+        # incremental: only the new or changed items' pairs are scored, then gaps and funding are rebuilt
+        matched = match_store(request.app.state.engine).as_dict()
+    return templates.TemplateResponse(request, "upload.html", {"result": summary.as_dict(), "error": summary.error,
+                                                               "matched": matched},
                                       status_code=200 if summary.ok else 422)

@@ -113,6 +113,7 @@ def ingest(file: Path, url: str, profile: bool) -> dict:
         summary = prof.runcall(import_file, engine, file, kind="iati")
         print("=== writing process (loads, builds records, writes) ===", file=sys.stderr)
         pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
         if reader_stats.exists():
             print("=== background reader process (parses the XML) ===", file=sys.stderr)
             pstats.Stats(str(reader_stats), stream=sys.stderr).sort_stats("tottime").print_stats(25)

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from matcher.exports import to_json, to_xlsx
 
-from .main import DbOpt, JsonOpt, LimitOpt, _emit, _engine, _limit, _query, app, err, out
+from .main import DbOpt, JsonOpt, LimitOpt, _emit, _engine, _limit, _query, app, err, number_table, out
 
 CountryOpt = Annotated[str, typer.Option("--country", help="ISO3 code or name of the state under review.")]
 ByOpt = Annotated[str, typer.Option("--by", help="theme | goal | target | action")]
@@ -170,8 +170,13 @@ def gaps(
                   "(counts are recommendations; a recommendation with several codes counts under each)")
         if not summary["recommendations"]:
             out.print("no matched recommendations: run `upr-align match` first (or check --country / --response)")
-    _write(rows, ["country", "dimension", "response"] + GAP_COLUMNS if fmt != "table" else GAP_COLUMNS,
-           fmt, out_file, f"gaps by {by}")
+    if fmt == "table":
+        _write(rows, GAP_COLUMNS, fmt, out_file, f"gaps by {by}")
+        return
+    from matcher.report import GAP_COLUMNS as FILE_COLUMNS, code_label
+
+    # files: the same columns as GET /exports/gaps.csv|xlsx and the report's gap sheets, with readable labels
+    _write([dict(r, label=code_label(by, r["code"])) for r in rows], FILE_COLUMNS, fmt, out_file, f"gaps by {by}")
 
 
 @app.command()
@@ -205,11 +210,11 @@ def funding(
                   f"({'USD at each fact’s ECB rate' if usd else 'in the currency reported; never added across currencies'})")
         if not rows:
             out.print("no aligned money: run `upr-align match` first, or this country's items have no money facts")
-        t = Table(*cols)
-        for r in rows:
-            t.add_row(*[f"{r[c]:,.2f}" if c in money and r.get(c) is not None else str(r.get(c, "") or "")
-                        for c in cols])
-        out.print(t)
+        # one line per code and kind of money: fits a narrow terminal (the files keep one column per kind)
+        keys = [c for c in cols if c not in money]
+        cells = [[str(r.get(c, "") or "") for c in keys] + [m.replace("_", " "), f"{r[m]:,.2f}"]
+                 for r in rows for m in money if r.get(m) is not None]
+        out.print(number_table(keys + ["money", "amount"], cells), crop=False)
         return
     _write(rows, ["country", "dimension", "measure"] + cols, fmt, out_file, f"funding by {by}")
 
@@ -247,9 +252,14 @@ def demo_job(engine, db: str, report_file: Path) -> None:
     from matcher import funding as funding_mod
     from matcher.linking import match_store
 
+    from matcher.model import cache_dir, model_cached
+
+    if not model_cached():
+        err.print(f"first run: training the classifier's text model from the shipped data (about 40 s on 2 idle "
+                  f"cores; cached in {cache_dir()} for later runs) …")
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
-        task = progress.add_task("classifying and matching (first use trains the text model, ~15 s)", total=None)
+        task = progress.add_task("classifying and matching", total=None)
         summary = match_store(engine, progress=lambda step, d, t: progress.update(task, completed=d, total=t))
     _print_match(summary)
     with Session(engine) as session:
@@ -260,13 +270,28 @@ def demo_job(engine, db: str, report_file: Path) -> None:
                       f"texts) — covered by the Cooperation Framework only {c['cf']['recommendations']}, by donors only "
                       f"{c['donor']['recommendations']}, by both {c['both']['recommendations']}, "
                       f"by nothing {c['none']['recommendations']}")
+        from matcher.report import code_label
+
         rows = coverage.gaps(session, "KEN", "theme", "accepted")[:8]
         t = Table("theme", "accepted", "uncovered", "CF only", "donors only", "both",
                   title="largest gaps: themes with the most uncovered accepted recommendations")
         for r in rows:
-            t.add_row(r["code"], str(r["recommendations"]), str(r["uncovered"]), str(r["covered_cf"]),
-                      str(r["covered_donor"]), str(r["covered_both"]))
+            t.add_row(code_label("theme", r["code"]), str(r["recommendations"]), str(r["uncovered"]),
+                      str(r["covered_cf"]), str(r["covered_donor"]), str(r["covered_both"]))
         out.print(t)
+        uncovered = coverage.uncovered(session, "KEN", "accepted")
+        if uncovered:
+            out.print(f"accepted recommendations no programme addresses: {len(uncovered)}, e.g.")
+            seen: set = set()
+            for r in uncovered:
+                if r.get("cluster_id") in seen:
+                    continue  # the same text from several recommending states: shown once
+                seen.add(r.get("cluster_id"))
+                if len(seen) > 5:
+                    break
+                text = " ".join((r.get("text") or "").split())
+                out.print(f"  - {text[:150]}{'…' if len(text) > 150 else ''}")
+            out.print("  (all of them: the report's Uncovered sheet, or upr-align serve → the country page)")
         money = funding_mod.funding(session, "KEN", by="all", usd=True, per_year=False)
         if money:
             m = money[0]

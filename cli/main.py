@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -32,6 +33,9 @@ LimitOpt = Annotated[Optional[int], typer.Option(
     "--limit", min=0, help="At most this many rows (0 = all). Default: 50 for a table, all for csv/json.")]
 
 
+DEMO_DB = "upr-align-demo.db"  # what `upr-align demo` writes in the working folder
+
+
 def _engine(db: Optional[str], *, must_exist: bool = False):
     """The migrated engine; ``must_exist`` for read-only verbs, which never create a database."""
     from pydantic import ValidationError
@@ -44,6 +48,11 @@ def _engine(db: Optional[str], *, must_exist: bool = False):
         url = db or matcher.get_settings().database_url
         if must_exist and url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             path = Path(url.removeprefix("sqlite:///"))
+            if not path.is_file() and db is None and "UPR_ALIGN_DATABASE_URL" not in os.environ \
+                    and Path(DEMO_DB).is_file():
+                # `upr-align demo` then `upr-align gaps …`: no store of one's own here yet, so read the demo's
+                err.print(f"no store at {path}: using the demo store {DEMO_DB} (--db to choose another)")
+                return _engine(f"sqlite:///{DEMO_DB}", must_exist=True)
             if not path.is_file():
                 err.print(f"[red]error:[/red] no database at {path}: load data first (upr-align ingest …, or "
                           "upr-align demo) or point --db / UPR_ALIGN_DATABASE_URL at an existing one")
@@ -89,6 +98,15 @@ def _print_summary(s: matcher.ImportSummary) -> None:
         return
     out.print(f"[green]{s.file}[/green] ({s.source_type}): read {s.read}, inserted {s.inserted}, "
               f"updated {s.updated}, unchanged {s.unchanged}, skipped {s.skipped}, problems {s.problems_total}")
+    items = s.inserted + s.updated + s.unchanged
+    if items != s.read - s.skipped:
+        why = ("rows naming the same item are merged" if items < s.read - s.skipped
+               else "a row can hold several items")
+        why += {"uninfo-api": " (a sub-output is listed once per agency)",
+                "uninfo-jwp": " (a JWP row names its sub-output with its output, outcome, priority and plan)"
+                }.get(s.source_type, "")
+        out.print(f"  {s.read - s.skipped} rows/entries used make {items} stored items: {why}",
+                  markup=False, highlight=False)
     for p in s.problems[:10]:
         where = f"row {p['row']}" if p["row"] is not None else "file"
         fld = f" [{p['field']}]" if p["field"] else ""
@@ -189,13 +207,30 @@ def _emit(rows: list[dict], count: int, columns: list[str], fmt: str) -> None:
     elif fmt == "csv":
         sys.stdout.write(to_csv(rows, columns))
     elif fmt == "table":
-        t = Table(*columns, title=f"{len(rows)} of {count}")
-        for row in rows:
-            t.add_row(*[_short(flat(row.get(c))) for c in columns])
-        out.print(t)
+        out.print(number_table(columns, [[_short(flat(row.get(c))) for c in columns] for row in rows],
+                               title=f"{len(rows)} of {count}"), crop=False)
     else:
         err.print(f"[red]error:[/red] --format must be table, csv or json, not '{fmt}'")
         raise typer.Exit(2)
+
+
+_NUMBER = re.compile(r"^-?[\d,]*\.?\d*%?$")
+
+
+def number_table(columns: list[str], cells: list[list[str]], title: Optional[str] = None) -> Table:
+    """A rich table whose number columns are never cut ("1,2…") on a narrow terminal: they keep their width and
+    the text columns wrap instead; print it with ``crop=False`` so that a table still too wide wraps rather than
+    losing its last columns."""
+    t = Table(title=title)
+    for k, name in enumerate(columns):
+        values = [row[k] for row in cells if row[k]]
+        if values and all(_NUMBER.match(v) for v in values):
+            t.add_column(name, justify="right", overflow="fold", min_width=max(len(v) for v in values))
+        else:
+            t.add_column(name, overflow="fold", min_width=min(12, max([len(v) for v in values] + [len(name)])))
+    for row in cells:
+        t.add_row(*row)
+    return t
 
 
 def _short(value, width: int = 90) -> str:

@@ -53,7 +53,7 @@ def keys_create(
 
     from matcher.keys import create_key
 
-    with Session(_engine(db)) as session:
+    with Session(_engine(db, must_exist=True)) as session:
         try:
             key, row = create_key(session, role, name)
         except ValueError as exc:

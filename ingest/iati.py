@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Optional
 
 from lxml import etree
 
-from matcher.activities import activity_record
+from matcher.activities import activity_record, label_activities
 from matcher.currency import covered_currencies
 from matcher.records import Batch, IngestError
 from matcher.sources import Source
@@ -206,7 +206,7 @@ def _refuse_entities(source: Source, tree_info) -> None:
 class IatiReader:
     name = "iati"
     kind = "iati"
-    background = True  # parse in a second process; the writing process builds the records (staged)
+    background = True  # parse (and label: countries, tags) in a second process; the writing one builds the records
     item_type = "activity"
     description = "IATI activity XML 2.01-2.03 (1.0x activities are refused)"
 
@@ -224,7 +224,7 @@ class IatiReader:
         self._check_prologue(source)
         # parsing (lxml) and building the record are separate steps, so that a background reader
         # can parse in one process while the loading process builds and writes
-        batch.staged(self._parts(source, batch), activity_record)
+        batch.staged(label_activities(batch, self._parts(source, batch)), activity_record)
         return batch
 
     def _check_prologue(self, source: Source) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date
-from typing import Any, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import aliased
@@ -84,13 +84,15 @@ def activity_record(batch: Batch, raw: dict[str, Any]) -> Optional[ItemRecord]:
     ``batch`` with row = "line N (identifier)" and field = the element's path in the activity.
     """
     ident = " ".join((raw.get("identifier") or "").split())
-    row_ref = f"line {raw['line']}" + (f" ({ident})" if ident else "")
+    row_ref = _row_ref(raw, ident)
     if not ident:
         batch.skip(row_ref, "iati-identifier", "activity has no iati-identifier: skipped")
         return None
 
     def warn(field: str, message: str) -> None:
         batch.problem(row_ref, field, message, "warning")
+
+    labels = raw.get(_LABELS) or _labels(raw, warn, row_ref)
 
     def drop(field: str, message: str) -> None:
         batch.problem(row_ref, field, message, "error")
@@ -123,13 +125,7 @@ def activity_record(batch: Batch, raw: dict[str, Any]) -> Optional[ItemRecord]:
     if len(set(parents)) > 1:
         warn("related-activity", f"{len(set(parents))} parents declared; the first ({parents[0]}) is used")
 
-    countries = _countries(raw.get("countries") or [], warn, row_ref)
-    regions = _regions(raw.get("regions") or [], warn)
-    if not countries and not regions:
-        # IATI allows countries on transactions instead of the activity
-        tx_countries = [c for t in raw.get("transactions") or [] for c in t.get("countries") or []]
-        countries = _countries(tx_countries, warn, row_ref, per_transaction=True)
-        regions = _regions([r for t in raw.get("transactions") or [] for r in t.get("regions") or []], warn, dedupe=True)
+    countries, regions, tag_rows = labels["countries"], labels["regions"], labels["tags"]
 
     default_currency = (raw.get("default_currency") or "").strip().upper() or None
     if default_currency and len(default_currency) != 3:
@@ -139,7 +135,6 @@ def activity_record(batch: Batch, raw: dict[str, Any]) -> Optional[ItemRecord]:
         source_type=batch.source_type, budgets=raw.get("budgets") or [], planned=raw.get("planned_disbursements") or [],
         transactions=raw.get("transactions") or [], default_currency=default_currency, warn=warn, drop=drop,
     )
-    tag_rows = _tags(raw, warn)
 
     extra = {k: v for k, v in {
         "iati_version": raw.get("version"),
@@ -178,6 +173,48 @@ def activity_record(batch: Batch, raw: dict[str, Any]) -> Optional[ItemRecord]:
         item_type="activity", id=activity_id(ident), row=row, source_key=ident, source_row=row_ref,
         children={"item_tag": tag_rows, "item_country": countries, "money_fact": money},
     )
+
+
+_LABELS = "labels"  # key of a parsed activity under which ``label_activities`` put its countries and tags
+
+
+def _row_ref(raw: dict[str, Any], ident: str) -> str:
+    return f"line {raw['line']}" + (f" ({ident})" if ident else "")
+
+
+def label_activities(batch: Batch, parts: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """First building step of ``activity_record``, for each parsed activity of ``parts``: its recipient
+    countries, regions and tag rows (sectors, SDG tags, policy markers), stored in the dict.
+
+    A staged reader runs this where it parses (the background reader process, which otherwise waits
+    for the writing one), so both processes share the work; the values and problems are the same as
+    when ``activity_record`` works them out itself.  Only the plain data of those rows is added (no
+    dates or Decimals), so the parts still travel as marshal data.
+    """
+    for raw in parts:
+        ident = " ".join((raw.get("identifier") or "").split())
+        if ident:  # an activity without identifier is skipped by activity_record, with no other problem
+            row_ref = _row_ref(raw, ident)
+
+            def warn(field: str, message: str, row_ref=row_ref) -> None:
+                batch.problem(row_ref, field, message, "warning")
+
+            raw[_LABELS] = _labels(raw, warn, row_ref)
+            # what only the labels needed does not have to travel
+            for key in ("countries", "regions", "sectors", "tags", "indicator_refs", "policy_markers"):
+                raw.pop(key, None)
+        yield raw
+
+
+def _labels(raw: dict[str, Any], warn, row_ref: str) -> dict[str, list[dict]]:
+    countries = _countries(raw.get("countries") or [], warn, row_ref)
+    regions = _regions(raw.get("regions") or [], warn)
+    if not countries and not regions:
+        # IATI allows countries on transactions instead of the activity
+        tx_countries = [c for t in raw.get("transactions") or [] for c in t.get("countries") or []]
+        countries = _countries(tx_countries, warn, row_ref, per_transaction=True)
+        regions = _regions([r for t in raw.get("transactions") or [] for r in t.get("regions") or []], warn, dedupe=True)
+    return {"countries": countries, "regions": regions, "tags": _tags(raw, warn)}
 
 
 def _org(o: dict, lang) -> dict:

@@ -17,6 +17,7 @@ faster than row inserts there).
 from __future__ import annotations
 
 import gc
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -183,21 +184,36 @@ def _column_processor(coltype, dialect, proc: Callable[[Any], Any]) -> Callable[
 _JSON_CONTAINERS = (dict, list)
 
 
+_GC_LOCK = threading.Lock()
+_gc_users = 0  # loads inside relaxed_gc now, in any thread
+_gc_saved: tuple = ((700, 10, 10), False)  # what the first of them found: thresholds, whether it froze the heap
+
+
 @contextmanager
 def relaxed_gc() -> Iterator[None]:
     """Objects that exist before a load stay out of the cyclic GC, and young ones are collected rarely.
 
-    New garbage is still collected; the previous thresholds come back afterwards, and an
-    application that froze its heap itself keeps its own freeze.
+    New garbage is still collected; the previous thresholds come back when the last load running in
+    this process ends (loads in several threads -- concurrent API uploads -- overlap: the first one in
+    saves the settings, the last one out puts them back), and an application that froze its heap
+    itself keeps its own freeze.
     """
-    before = gc.get_threshold()
-    freeze = not gc.get_freeze_count()
-    if freeze:
-        gc.freeze()
-    gc.set_threshold(*INGEST_GC_THRESHOLD)
+    global _gc_users, _gc_saved
+    with _GC_LOCK:
+        if _gc_users == 0:
+            freeze = not gc.get_freeze_count()
+            _gc_saved = (gc.get_threshold(), freeze)
+            if freeze:
+                gc.freeze()
+            gc.set_threshold(*INGEST_GC_THRESHOLD)
+        _gc_users += 1
     try:
         yield
     finally:
-        gc.set_threshold(*before)
-        if freeze:
-            gc.unfreeze()
+        with _GC_LOCK:
+            _gc_users -= 1
+            if _gc_users == 0:
+                before, froze = _gc_saved
+                gc.set_threshold(*before)
+                if froze:
+                    gc.unfreeze()

@@ -69,12 +69,16 @@ NOT_RESULT_SETTINGS = frozenset({"classify_workers"})
 
 
 def settings_key() -> str:
-    """The classifier's settings (UPR_ALIGN_CLASSIFY_* thresholds and weights) as text: changing one reclassifies."""
+    """The classifier's settings (UPR_ALIGN_CLASSIFY_* thresholds and weights) and rules version as text: changing
+    one reclassifies."""
     from .settings import get_settings
 
+    from .classify import RULES_VERSION
+
     values = get_settings().model_dump()
-    return json.dumps({k: v for k, v in sorted(values.items())
-                       if k.startswith("classify") and k not in NOT_RESULT_SETTINGS}, default=str)
+    key = {k: v for k, v in sorted(values.items()) if k.startswith("classify") and k not in NOT_RESULT_SETTINGS}
+    key["rules_version"] = RULES_VERSION  # a change of the decision rules reclassifies too, without retraining
+    return json.dumps(key, default=str)
 
 
 def text_hash(text: str, declared: Iterable[tuple[str, str]] = (), settings: str = "") -> str:

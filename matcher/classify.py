@@ -14,7 +14,8 @@ Sources of evidence (``Evidence.method``), each with its own score in [0, 1]:
 
 Scoring rule: a label's score is the noisy-OR of its evidence, ``1 - prod(1 - s_i)``; targets are scored first,
 goals then include the implied evidence of their strongest target candidate; a predicted target or theme is kept
-when its score reaches ``classify_{target,theme}_threshold``; a declared label is always kept.  Goals pass the goal
+when its score reaches ``classify_{target,theme}_threshold`` (a target also needs evidence of its own besides the
+theme crosswalk, which names every target of a theme); a declared label is always kept.  Goals pass the goal
 rule (``decide_goals``): a threshold, then a relative rule, so that many weak pieces of evidence (a low model
 probability, a crosswalk goal share, one Aurora hit) do not add up to extra goals beside a clear one: a predicted
 goal is kept only when its score is at least ``relative`` x the text's best predicted goal score, and at most
@@ -47,6 +48,10 @@ from .lexicon import Lexicon
 from .model import TextModel, default_model
 from .settings import Settings, get_settings
 from .taxonomy import goal_of as _taxonomy_goal_of, normalise_goal, normalise_target, theme_code
+
+# Version of the rules below (not of the model): stored classifications are recomputed when it changes.
+# 2: a target needs evidence of its own besides the theme crosswalk.
+RULES_VERSION = "rules-2"
 
 WILDLIFE = re.compile(r"wildlife|species|flora\b|fauna|poach|ivory|rhino|elephant|pangolin|timber|logging|\bcites\b",
                       re.I)
@@ -284,7 +289,10 @@ def _evidence(i, text, declared, hits, X, probs, model: TextModel, s: Settings):
             continue
         sc = _noisy_or(e.score for e in evs)
         target_scores[target] = sc
-        if sc >= s.classify_target_threshold or ("sdg_target", target) in decl:
+        # a theme's crosswalk alone names every target of the theme: it supports a target the text's own words
+        # (lexicon) or the model point at, and it speaks for the goal, but it never picks a target by itself
+        specific = any(e.method != "crosswalk" for e in evs)
+        if (sc >= s.classify_target_threshold and specific) or ("sdg_target", target) in decl:
             kept_targets[target] = evs
     for vocab, code in decl:
         if vocab == "sdg_target":

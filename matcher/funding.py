@@ -11,6 +11,11 @@ The rule, implemented once (``attribute``) and documented in README ("Funding al
 4. A donor parent and its child activities are never counted twice: for each kind of money, the parent's
    figure stands for the family when the parent reports that kind, and the children's figures count only
    when it does not (many parents report no money of their own, e.g. UNDP projects whose outputs do).
+   Cooperation Framework figures are roll-ups (an outcome's required money is the sum of its outputs'):
+   for each kind the **lowest level that reports it** counts -- an item's own figure only when none of
+   the items below it report that kind -- and a link to an item reaches the counted money of the item
+   and of everything below it (a link to an outcome reaches its sub-outputs' money).  A recommendation
+   linked to an outcome and to one of its outputs gets that output's money once, through its better link.
 5. Nothing is added across currencies: every figure keeps the reported currency; USD figures use each
    fact's own ECB rate, and facts without one are counted in ``facts_without_usd``.
 
@@ -21,6 +26,7 @@ share equally among its codes of the dimension (so attributed figures add up acr
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from decimal import Decimal
 from typing import Iterable, Optional
 
@@ -31,7 +37,7 @@ from sqlmodel import Session
 
 from .arrays import distinct
 from .bulk import insert_columns
-from .models import Activity, FundingCell, ItemCountry, Link, MoneyFact, RecDimension
+from .models import Activity, CFItem, FundingCell, ItemCountry, Link, MoneyFact, RecDimension
 from .profiles import CHUNK, country_shares, fetch
 
 CF_KINDS = ("required", "available", "expenditure")
@@ -40,20 +46,24 @@ MEASURES = ("attributed", "touching")
 _GROUP = ["item_type", "item_id", "kind", "year", "currency"]
 
 
-def attribute(links: pd.DataFrame, facts: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:
-    """Split money along links: one row per (link, money group of the linked item).
+def attribute(links: pd.DataFrame, facts: pd.DataFrame, shares: pd.DataFrame,
+              reach: Optional[pd.DataFrame] = None) -> pd.DataFrame:
+    """Split money along links: one row per (link, money group the link reaches).
 
     ``links``: link_id, recommendation_id, item_type, item_id, country, score (> 0).
     ``facts``: item_type, item_id, kind, year, currency, amount, amount_usd (NaN when no rate) -- counted facts.
     ``shares``: item_type, item_id, country, share (in [0, 1]).
-    Returns the link columns plus kind, year, currency, facts, facts_without_usd, ``amount_country`` (the
-    item's money in the country, *touching*), ``attributed`` (= amount_country x score / sum of the
-    item's link scores in the country) and the same two in USD.
+    ``reach``: item_type, item_id (a linked item), money_item_id (an item whose facts a link to it reaches);
+    by default a link reaches its own item's facts only.
+    Returns the link columns plus ``money_item_id``, kind, year, currency, facts, facts_without_usd,
+    ``amount_country`` (the money item's money in the country, *touching*), ``attributed`` (= amount_country x
+    score / sum of the scores of the recommendations reaching the money item in the country; a recommendation
+    reaching it through several links counts once, with its best link) and the same two in USD.
     """
     if links.empty or facts.empty:
-        return pd.DataFrame(columns=list(links.columns) + ["kind", "year", "currency", "facts", "facts_without_usd",
-                                                           "amount_country", "attributed", "amount_country_usd",
-                                                           "attributed_usd", "weight"])
+        return pd.DataFrame(columns=list(links.columns) + ["money_item_id", "kind", "year", "currency", "facts",
+                                                           "facts_without_usd", "amount_country", "attributed",
+                                                           "amount_country_usd", "attributed_usd", "weight"])
     f = facts.copy()
     f["year"] = f["year"].fillna(-1).astype("int64")
     f["currency"] = f["currency"].fillna("")
@@ -65,10 +75,19 @@ def attribute(links: pd.DataFrame, facts: pd.DataFrame, shares: pd.DataFrame) ->
     groups.loc[groups["with_usd"] == 0, "amount_usd"] = np.nan
     groups = groups.drop(columns="with_usd")
     L = links.copy()
-    L["weight"] = L["score"] / L.groupby(["item_type", "item_id", "country"])["score"].transform("sum")
-    L = L.merge(shares, on=["item_type", "item_id", "country"], how="left")
+    if reach is not None and not reach.empty:
+        L = L.merge(reach, on=["item_type", "item_id"], how="left")
+        L["money_item_id"] = L["money_item_id"].fillna(L["item_id"])
+    else:
+        L["money_item_id"] = L["item_id"]
+    # a recommendation reaching one money item through several links (an outcome and its output) counts once
+    L = (L.sort_values(["score", "link_id"], ascending=[False, True], kind="stable")
+         .drop_duplicates(["recommendation_id", "item_type", "money_item_id", "country"]))
+    money_key = ["item_type", "money_item_id", "country"]
+    L["weight"] = L["score"] / L.groupby(money_key)["score"].transform("sum")
+    L = L.merge(shares.rename(columns={"item_id": "money_item_id"}), on=money_key, how="left")
     L["share"] = L["share"].fillna(0.0)
-    out = L.merge(groups, on=["item_type", "item_id"], how="inner")
+    out = L.merge(groups.rename(columns={"item_id": "money_item_id"}), on=["item_type", "money_item_id"], how="inner")
     out["amount_country"] = out["amount"] * out["share"]
     out["amount_country_usd"] = out["amount_usd"] * out["share"]
     out["attributed"] = out["amount_country"] * out["weight"]
@@ -78,25 +97,35 @@ def attribute(links: pd.DataFrame, facts: pd.DataFrame, shares: pd.DataFrame) ->
     return out.drop(columns=["amount", "amount_usd", "share"])
 
 
-def _frames(session: Session, countries: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _frames(session: Session, countries: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The links of ``countries``, the counted money facts they reach, the money items' country shares,
+    and which items' money a link to each linked CF item reaches (see rule 4)."""
     links = pd.DataFrame(fetch(session,
         select(Link.id, Link.recommendation_id, Link.item_type, Link.item_id, Link.country, Link.score)
         .where(Link.country.in_(countries), Link.status != "rejected", Link.score > 0)),
         columns=["link_id", "recommendation_id", "item_type", "item_id", "country", "score"])
+    reach_rows: list[tuple[str, str, str]] = []
     if links.empty:
-        return links, pd.DataFrame(), pd.DataFrame()
+        return links, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(columns=["item_type", "item_id", "money_item_id"])
     fact_rows, share_rows = [], []
     for item_type, ids in links.groupby("item_type")["item_id"]:
         ids = sorted(set(ids))
         parent_of: dict[str, str] = {}
+        below: dict[str, set[str]] = {}
         if item_type == "activity":
             for start in range(0, len(ids), CHUNK):
                 parent_of.update(fetch(session, select(Activity.id, Activity.parent_id).where(
                     Activity.id.in_(ids[start:start + CHUNK]), Activity.is_child.is_(True))))
+            money_ids = ids
+        else:
+            below = _cf_descendants(session, ids)
+            money_ids = sorted(set(ids).union(*below.values()) if below else set(ids))
+            reach_rows += [(item_type, i, d) for i in ids for d in below.get(i, ())]
         parent_kinds = _kinds_with_money(session, sorted(set(parent_of.values())))
-        for start in range(0, len(ids), CHUNK):
-            part = ids[start:start + CHUNK]
-            fact_rows += [r for r in session.execute(
+        rows = []
+        for start in range(0, len(money_ids), CHUNK):
+            part = money_ids[start:start + CHUNK]
+            rows += [r for r in session.execute(
                 select(MoneyFact.item_type, MoneyFact.item_id, MoneyFact.kind, MoneyFact.year, MoneyFact.period_start,
                        MoneyFact.currency, MoneyFact.amount, MoneyFact.amount_usd)
                 .where(MoneyFact.item_type == item_type, MoneyFact.item_id.in_(part), MoneyFact.counted.is_(True))
@@ -107,13 +136,58 @@ def _frames(session: Session, countries: list[str]) -> tuple[pd.DataFrame, pd.Da
                                             .where(ItemCountry.item_type == item_type, ItemCountry.item_id.in_(part))
                                             .order_by(ItemCountry.id)):
                 by_item.setdefault(item_id, []).append((iso3, pct))
-            share_rows += [(item_type, i, c, sh) for i, rows in by_item.items() for c, sh in country_shares(rows).items()]
+            share_rows += [(item_type, i, c, sh) for i, rows_ in by_item.items() for c, sh in country_shares(rows_).items()]
+        if below:  # CF roll-ups: a figure counts only when nothing below the item reports that kind
+            kinds_of: dict[str, set[str]] = defaultdict(set)
+            for r in rows:
+                kinds_of[r[1]].add(r[2])
+            rows = [r for r in rows if not any(r[2] in kinds_of.get(d, ()) for d in below.get(r[1], ()))]
+        fact_rows += rows
     facts = pd.DataFrame([(t, i, k, y if y is not None else (ps.year if ps else None), cur,
                            float(a), float(u) if u is not None else np.nan)
                           for t, i, k, y, ps, cur, a, u in fact_rows],
                          columns=["item_type", "item_id", "kind", "year", "currency", "amount", "amount_usd"])
     shares = pd.DataFrame(share_rows, columns=["item_type", "item_id", "country", "share"])
-    return links, facts, shares
+    reach = pd.DataFrame(reach_rows, columns=["item_type", "item_id", "money_item_id"])
+    if not reach.empty:  # every linked item reaches itself too
+        own = links[["item_type", "item_id"]].drop_duplicates()
+        reach = pd.concat([reach, own.assign(money_item_id=own["item_id"])], ignore_index=True).drop_duplicates()
+    return links, facts, shares, reach
+
+
+def _cf_descendants(session: Session, ids: list[str]) -> dict[str, set[str]]:
+    """For each CF item of ``ids`` and each item below one of them: every CF item below it (empty sets left out)."""
+    children: dict[str, list[str]] = defaultdict(list)
+    seen, frontier = set(ids), list(ids)
+    while frontier:
+        nxt = []
+        for start in range(0, len(frontier), CHUNK):
+            for cid, pid in fetch(session, select(CFItem.id, CFItem.parent_id).where(
+                    CFItem.parent_id.in_(frontier[start:start + CHUNK])).order_by(CFItem.id)):
+                if cid == pid:
+                    continue
+                children[pid].append(cid)
+                if cid not in seen:
+                    seen.add(cid)
+                    nxt.append(cid)
+        frontier = nxt
+    below: dict[str, set[str]] = {}
+
+    def collect(node: str, path: frozenset) -> set[str]:
+        if node in below:
+            return below[node]
+        out: set[str] = set()
+        for c in children.get(node, ()):
+            if c in path:  # a cycle in bad data: stop there
+                continue
+            out.add(c)
+            out |= collect(c, path | {c})
+        below[node] = out
+        return out
+
+    for node in list(seen):
+        collect(node, frozenset({node}))
+    return {k: v for k, v in below.items() if v}
 
 
 def _kinds_with_money(session: Session, parent_ids: list[str]) -> set[tuple[str, str]]:
@@ -133,10 +207,10 @@ def materialise(session: Session, countries: Iterable[str]) -> int:
     for start in range(0, len(countries), 200):
         part = countries[start:start + 200]
         session.execute(delete(FundingCell).where(FundingCell.country.in_(part)))
-        links, facts, shares = _frames(session, part)
+        links, facts, shares, reach = _frames(session, part)
         if links.empty or facts.empty:
             continue
-        att = attribute(links, facts, shares)
+        att = attribute(links, facts, shares, reach)
         if att.empty:
             continue
         dims = pd.DataFrame(fetch(session,
@@ -187,7 +261,7 @@ def _cells(att: pd.DataFrame, dims: pd.DataFrame) -> dict[str, list]:
     code, codes = _factorize(dims, ["dimension", "code"])
     recs = pd.Index(pd.unique(pd.concat([a["recommendation_id"], dims["recommendation_id"]], ignore_index=True)))
     rec = recs.get_indexer(a["recommendation_id"])
-    item = pd.factorize(a["item_id"])[0].astype(np.int64)
+    item = pd.factorize(a["money_item_id"])[0].astype(np.int64)  # the item whose money it is (rule 4)
     m = pd.DataFrame({"row": np.arange(len(a)), "rec": rec}).merge(
         pd.DataFrame({"rec": recs.get_indexer(dims["recommendation_id"]), "code": code,
                       "dshare": dims["dshare"].to_numpy(dtype=float)}), on="rec")
@@ -198,7 +272,7 @@ def _cells(att: pd.DataFrame, dims: pd.DataFrame) -> dict[str, list]:
     attributed = _sums(cell, n, a["attributed"].to_numpy(dtype=float)[row] * dshare)
     attributed_usd = _sums(cell, n, a["attributed_usd"].to_numpy(dtype=float)[row] * dshare, nan_if_none=True)
     recommendations = np.bincount(distinct(cell * len(recs) + rec[row]) // len(recs), minlength=n)
-    # touching: each (item, money group) once per code, however many of the code's recommendations link to it
+    # touching: each (money item, money group) once per code, however many of the code's recommendations reach it
     _, first = np.unique(cell * (item.max() + 1) + item[row], return_index=True)
     once, at = cell[first], row[first]
     touching = _sums(once, n, a["amount_country"].to_numpy(dtype=float)[at])

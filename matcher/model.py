@@ -266,6 +266,11 @@ def cache_dir() -> Path:
     return Path(base) / "upr-align"
 
 
+def model_cached() -> bool:
+    """True when the default model of this version is in the cache (else first use trains it: about 40 s)."""
+    return (cache_dir() / f"model-{model_version().replace('+', '-')}.pkl").exists()
+
+
 @lru_cache(maxsize=1)
 def default_model() -> TextModel:
     """The model trained on all shipped training data: from the cache, else trained now and cached."""

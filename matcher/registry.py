@@ -77,12 +77,13 @@ def resolve_reader(source: Source, *, kind: str | None = None, fmt: str | None =
         for reader in all_readers().values():
             if reader.kind != kind and _sniffs(reader, source):
                 raise IngestError(source.name, f"this is not a '{kind}' file: it looks like {reader.description} "
-                                  f"(format '{reader.name}'), which `upr-align ingest {reader.kind}` reads")
+                                  f"(format '{reader.name}'), which `upr-align ingest {reader.kind}` reads (API: kind={reader.kind})")
     raise IngestError(
         source.name,
         "could not recognise the file format from its content; expected one of: "
         + ", ".join(f"{n} ({r.description})" for n, r in sorted(candidates.items()))
-        + (". Use --format to force one." if len(candidates) > 1 else "."),
+        + (". Name the format to force one (CLI: --format NAME; API: form field format=NAME)."
+           if len(candidates) > 1 else "."),
     )
 
 

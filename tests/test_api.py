@@ -52,6 +52,16 @@ def test_read_endpoints_answer_data_and_count(client):
     assert client.get("/stats").json()["recommendations"]["total"] == 166
 
 
+def test_docs_need_no_cdn(client):
+    for path in ("/docs", "/redoc"):
+        page = client.get(path)
+        assert page.status_code == 200 and "/static-docs/" in page.text
+        assert "cdn." not in page.text and "fonts.googleapis" not in page.text
+    assert client.get("/static-docs/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/static-docs/redoc.standalone.js").status_code == 200
+    assert client.get("/openapi.json").json()["openapi"].startswith("3.")
+
+
 def test_bad_requests_are_4xx_with_a_message(client):
     r = client.get("/recommendations", params={"country": "Atlantis"})
     assert r.status_code == 422 and "Atlantis" in r.text
@@ -172,6 +182,9 @@ def test_exports_are_formula_safe(client):
     client.post("/match", headers={"X-API-Key": client.keys["admin"]})
     r = client.get("/exports/gaps.csv", params={"country": "KEN"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    from matcher.report import GAP_COLUMNS
+
+    assert r.text.lstrip("\ufeff").splitlines()[0].split(",") == GAP_COLUMNS  # the CLI's file columns
     r = client.get("/exports/gaps.xlsx", params={"country": "KEN", "by": "goal"})
     wb = load_workbook(io.BytesIO(r.content))
     assert wb.active.max_row > 1
@@ -236,3 +249,15 @@ def test_web_pages_render(client):
     assert r.status_code == 303 and "confirmed" in r.headers["location"]
     assert client.get(f"/links/{link['id']}").json()["status"] == "confirmed"
     assert client.get("/upload").status_code == 200
+    # an upload through the page, with "update links" ticked: the new recommendation is matched at once
+    csv = ("state_under_review,text,response\nKenya,Adopt legislation criminalising female genital mutilation "
+           "and protect girls at risk,accepted\n").encode()
+    r = client.post("/upload", files={"file": ("fgm.csv", csv, "text/csv")},
+                    data={"kind": "upr", "api_key": client.keys["admin"], "match": "true"})
+    assert r.status_code == 200 and "inserted 1" in r.text and "gaps and funding are up to date" in r.text
+    fgm = client.get("/recommendations", params={"country": "KEN", "q": "female genital mutilation"}).json()
+    assert fgm["count"] >= 1
+    assert client.get("/gaps", params={"country": "KEN"}).json()["summary"]["recommendations"] == 145
+    r = client.post("/upload", files={"file": ("fgm.csv", csv, "text/csv")},
+                    data={"kind": "upr", "api_key": client.keys["admin"]})
+    assert r.status_code == 200 and "unchanged 1" in r.text and "not updated yet" in r.text

@@ -115,6 +115,14 @@ def test_overview_chart_filter_and_confirm(server):
         page.wait_for_url(lambda url: "done=" in url)
         assert page.locator(f"#link-{link.id} .status").inner_text() == "confirmed"
         page.screenshot(path=str(ARTIFACTS / "recommendation_confirmed.png"), full_page=True)
+        # the API's try-it page renders from vendored assets: any request off this server is blocked
+        offsite: list[str] = []
+        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
+                   else (offsite.append(route.request.url), route.abort()))
+        page.goto(f"{base}/docs")
+        page.wait_for_selector(".opblock", timeout=15000)
+        assert page.locator(".opblock").count() > 10 and not offsite
+        page.screenshot(path=str(ARTIFACTS / "api_docs.png"))
         browser.close()
     with Session(engine) as session:
         stored = session.get(Link, link.id)

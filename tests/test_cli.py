@@ -87,6 +87,26 @@ def test_read_only_commands_never_create_a_database(tmp_path):
     assert not missing.exists()
 
 
+def test_after_the_demo_read_commands_use_the_demo_store(tmp_path, monkeypatch):
+    """`upr-align demo` then `upr-align stats` (no --db, no store of one's own): the demo store is read, never a
+    new empty upr-align.db created."""
+    from matcher import settings as settings_mod
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("UPR_ALIGN_DATABASE_URL", raising=False)
+    settings_mod.get_settings.cache_clear()
+    demo = tmp_path / "upr-align-demo.db"
+    assert run("ingest", "upr", str(SAMPLE), "--db", f"sqlite:///{demo}").exit_code == 0
+    monkeypatch.delenv("UPR_ALIGN_DATABASE_URL", raising=False)  # --db above set it for the process
+    settings_mod.get_settings.cache_clear()
+    r = run("stats", "--json")
+    assert r.exit_code == 0, r.output
+    assert "using the demo store upr-align-demo.db" in r.stderr
+    assert json.loads(r.stdout)["recommendations"]["total"] == 291
+    assert not (tmp_path / "upr-align.db").exists()
+    settings_mod.get_settings.cache_clear()
+
+
 def test_invalid_filter_values_are_errors_not_empty_results(db_url):
     assert run("ingest", "upr", str(SAMPLE), "--db", db_url).exit_code == 0
     for args, words in ((["recommendations", "--country", "XYZ"], "unknown country 'XYZ'"),
@@ -116,3 +136,17 @@ def test_demo_runs_the_main_job_on_the_bundled_data(tmp_path):
     assert "Kenya, accepted recommendations: 144" in out and "Kenya, noted recommendations: 22" in out
     assert "largest gaps" in out and "money attributed to Kenya" in out
     assert "report:" in out and load_workbook(report).sheetnames[0] == "Summary"
+
+
+def test_tables_never_cut_numbers_on_a_narrow_terminal():
+    from rich.console import Console
+
+    from cli.main import number_table
+
+    cols = ["code", "recommendations", "uncovered_clusters", "cf_required_money_in_usd", "donor_disbursement"]
+    cells = [["technical-assistance-and-cooperation", "35", "19", "322,664,695.00", "22,923,854.01"]]
+    console = Console(width=60, record=True, file=io.StringIO())
+    console.print(number_table(cols, cells), crop=False)
+    text = console.export_text()
+    assert "322,664,695.00" in text and "22,923,854.01" in text and "…" not in text
+    assert "technical" in text  # the text column wraps, it does not vanish

@@ -216,6 +216,37 @@ def test_relaxed_gc_puts_everything_back():
     assert gc.get_threshold() == thresholds and gc.get_freeze_count() == frozen
 
 
+def test_relaxed_gc_overlapping_in_threads_puts_everything_back():
+    """Concurrent loads (API uploads in threads) overlap: the settings come back when the last one ends."""
+    import threading
+
+    thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    inside_second_after_first: list = []
+
+    def first():
+        with relaxed_gc():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second():
+        first_in.wait(5)
+        with relaxed_gc():
+            second_in.set()
+            first_out.wait(5)
+            inside_second_after_first.append(gc.get_threshold())  # the other load ended; this one runs on
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert first_out.is_set() and second_in.is_set()
+    assert inside_second_after_first and inside_second_after_first[0] != thresholds
+    assert gc.get_threshold() == thresholds and gc.get_freeze_count() == frozen
+
+
 def test_sqlite_file_of_a_failed_background_ingest_is_byte_identical(tmp_path):
     """A reader failing deep in a file, in the background process, leaves the SQLite file as it was."""
     import hashlib

@@ -57,7 +57,10 @@ def test_new_recommendation_is_linked_without_rescoring_the_rest(kenya, tmp_path
         rec = session.execute(select(Recommendation).where(Recommendation.text.like("Strengthen shelters%"))).scalar_one()
         links, n = list_links(session, recommendation_id=rec.id)
         assert n == second.links_created
-        assert any("5.2" in [t["code"] for t in l.components["shared_targets"]] for l in links)
+        # linked for what the text is about: women's rights (theme) and goal 5 -- the test slice's items name
+        # 5.2 only through the theme crosswalk, which no longer picks targets on its own
+        assert any("women-s-rights" in [t["code"] for t in l.components["shared_themes"]] for l in links)
+        assert any("5" in [g["code"] for g in l.components["shared_goals"]] for l in links)
         assert session.get(Coverage, rec.id).covered_by != "none"
 
 

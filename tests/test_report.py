@@ -17,12 +17,11 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 from typer.testing import CliRunner
 
-from cli.alignment import GAP_COLUMNS as CLI_GAP_COLUMNS
 from cli.main import app
 from matcher import coverage, funding, import_file
 from matcher.linking import match_store
 from matcher.models import FundingCell, Link
-from matcher.report import FUNDING_COLUMNS, GAP_COLUMNS, LINK_COLUMNS, UNCOVERED_COLUMNS, write_report
+from matcher.report import FUNDING_COLUMNS, GAP_COLUMNS, LINK_COLUMNS, UNCOVERED_COLUMNS, code_label, write_report
 
 SHEETS = ["Summary", "Gaps by theme", "Gaps by goal", "Gaps by target", "Gaps by action", "Uncovered", "Links",
           "Funding", "Sources and method"]
@@ -214,7 +213,9 @@ def test_cli_report_and_xlsx_exports(kenya, db_url, tmp_path):
     assert r.exit_code == 0 and f"wrote {len(gaps)} rows" in r.output
     wb = load_workbook(g)
     ws = wb.worksheets[0]
-    assert [c.value for c in ws[1]] == ["country", "dimension", "response"] + CLI_GAP_COLUMNS
+    # the same columns as GET /exports/gaps.xlsx and the report's gap sheets, labels included
+    assert [c.value for c in ws[1]] == GAP_COLUMNS
+    assert [r["label"] for r in rows_of(ws)][:1] == [code_label("goal", gaps[0]["code"])]
     assert [(r["code"], r["uncovered"], r["recommendations"]) for r in rows_of(ws)] == \
         [(x["code"], x["uncovered"], x["recommendations"]) for x in gaps]
     assert ws.freeze_panes == "A2" and ws.auto_filter.ref

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from matcher import coverage, funding as funding_mod
 from matcher.exports import to_csv, to_xlsx
+from matcher.report import GAP_COLUMNS, code_label
 
 from ..deps import Reader, SessionDep
 from .analysis import country_or_422
@@ -17,8 +18,6 @@ from .common import page_params
 
 router = APIRouter(prefix="/exports", tags=["exports"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-GAP_COLUMNS = ["country", "dimension", "code", "response", "recommendations", "uncovered", "uncovered_clusters",
-               "uncovered_share", "covered_cf", "covered_donor", "covered_both"]
 FILE_RESPONSES = {200: {"content": {"text/csv": {}, XLSX: {}}}}
 
 
@@ -42,8 +41,8 @@ def export_gaps(fmt: str, session: SessionDep, _: Reader, country: str,
         raise HTTPException(404, "use gaps.csv or gaps.xlsx")
     iso3 = country_or_422(country)
     with page_params():
-        rows = coverage.gaps(session, iso3, by, response)
-    return _file(rows, GAP_COLUMNS, fmt, f"gaps_{iso3}_{by}_{response}")
+        rows = [dict(r, label=code_label(by, r["code"])) for r in coverage.gaps(session, iso3, by, response)]
+    return _file(rows, GAP_COLUMNS, fmt, f"gaps_{iso3}_{by}_{response}")  # the CLI's columns
 
 
 @router.get("/funding.{fmt}", response_class=Response, responses=FILE_RESPONSES)
