@@ -78,11 +78,12 @@ def country_page(request: Request, session: SessionDep, country: str, response: 
         "goals": _gap_chart(f"Uncovered {response} recommendations by SDG goal", sorted(
             by_goal, key=lambda r: (len(r["code"]) > 2, int(r["code"]) if r["code"].isdigit() else 99)), "goal"),
     }
-    money = funding_mod.funding(session, iso3, by="theme", usd=True, per_year=False, item_type="cf_item")
+    money = funding_mod.funding(session, iso3, by="theme", usd=True, per_year=False, item_type="cf_item",
+                                response=response)
     money = sorted(money, key=lambda r: -float(r.get("cf_required", 0) or 0))[:12]
     if money:
         charts["money"] = bar_chart(
-            "Cooperation Framework money attributed to recommendations, by theme (USD, all years)",
+            f"Cooperation Framework money attributed to {response} recommendations, by theme (USD, all years)",
             [code_label("theme", r["code"]) for r in money],
             [Series(label, [float(r.get(f"cf_{k}", 0) or 0) for r in money], PALETTE[k])
              for k, label in (("required", "required"), ("available", "available"), ("expenditure", "spent"))])

@@ -191,6 +191,9 @@ def funding(
                                       "of keeping reported currencies apart.")] = False,
     per_year: Annotated[bool, typer.Option("--per-year/--all-years", help="One row per year (default for "
                                            "csv/json/xlsx), or years added up (default for the table).")] = None,
+    response: Annotated[str, typer.Option("--response", help="Only the money aligned with recommendations of "
+                                          "this response: accepted | noted | partially_accepted | pending | "
+                                          "voluntary_pledge | all")] = "all",
     fmt: ExportOpt = "table",
     out_file: OutOpt = None,
     db: DbOpt = None,
@@ -202,11 +205,12 @@ def funding(
     if per_year is None:
         per_year = fmt != "table"
     rows = _query(funding_mod.funding, db, country=iso3, by=by, kind=kind, measure=measure, usd=usd,
-                  per_year=per_year)
+                  per_year=per_year, response=response)
     money = funding_mod.money_columns(rows)
     cols = ["code"] + (["year"] if per_year else []) + ["currency"] + money + (["facts_without_usd"] if usd else [])
     if fmt == "table":
-        out.print(f"{iso3}: money {measure.upper()} to recommendations by {by} "
+        out.print(f"{iso3}: money {measure.upper()} to {'' if response == 'all' else response + ' '}"
+                  f"recommendations by {by} "
                   f"({'USD at each fact’s ECB rate' if usd else 'in the currency reported; never added across currencies'})")
         if not rows:
             out.print("no aligned money: run `upr-align match` first, or this country's items have no money facts")
@@ -216,7 +220,7 @@ def funding(
                  for r in rows for m in money if r.get(m) is not None]
         out.print(number_table(keys + ["money", "amount"], cells), crop=False)
         return
-    _write(rows, ["country", "dimension", "measure"] + cols, fmt, out_file, f"funding by {by}")
+    _write(rows, ["country", "dimension", "measure", "response"] + cols, fmt, out_file, f"funding by {by}")
 
 
 @app.command()
@@ -292,10 +296,10 @@ def demo_job(engine, db: str, report_file: Path) -> None:
                 text = " ".join((r.get("text") or "").split())
                 out.print(f"  - {text[:150]}{'…' if len(text) > 150 else ''}")
             out.print("  (all of them: the report's Uncovered sheet, or upr-align serve → the country page)")
-        money = funding_mod.funding(session, "KEN", by="all", usd=True, per_year=False)
+        money = funding_mod.funding(session, "KEN", by="all", usd=True, per_year=False, response="accepted")
         if money:
             m = money[0]
-            out.print("money attributed to Kenya's recommendations (USD at each fact's ECB rate, all years): "
+            out.print("money attributed to Kenya's accepted recommendations (USD at each fact's ECB rate, all years): "
                       + ", ".join(f"{k.replace('_', ' ')} {m[k]:,.0f}" for k in funding_mod.money_columns(money))
                       + (f"; {m['facts_without_usd']} facts in currencies without an ECB rate (KES, XDR, …) are "
                          "left out of these USD sums" if m.get("facts_without_usd") else ""))

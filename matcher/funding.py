@@ -37,7 +37,7 @@ from sqlmodel import Session
 
 from .arrays import distinct
 from .bulk import insert_columns
-from .models import Activity, CFItem, FundingCell, ItemCountry, Link, MoneyFact, RecDimension
+from .models import Activity, CFItem, FundingCell, ItemCountry, Link, MoneyFact, RecDimension, Recommendation
 from .profiles import CHUNK, country_shares, fetch
 
 CF_KINDS = ("required", "available", "expenditure")
@@ -218,6 +218,12 @@ def materialise(session: Session, countries: Iterable[str]) -> int:
             .where(RecDimension.country.in_(part))), columns=["recommendation_id", "dimension", "code", "dshare"])
         recs = att["recommendation_id"].drop_duplicates()
         dims = pd.concat([dims, pd.DataFrame({"recommendation_id": recs, "dimension": "all", "code": "all", "dshare": 1.0})])
+        # every cell once per response of its recommendations and once for all of them
+        ids = recs.tolist()
+        response = dict(r for k in range(0, len(ids), CHUNK) for r in fetch(
+            session, select(Recommendation.id, Recommendation.response).where(Recommendation.id.in_(ids[k:k + CHUNK]))))
+        dims = pd.concat([dims.assign(response=dims["recommendation_id"].map(response)).dropna(subset=["response"]),
+                          dims.assign(response="all")], ignore_index=True)
         written += insert_columns(session, FundingCell, _cells(att, dims))
     return written
 
@@ -258,7 +264,7 @@ def _cells(att: pd.DataFrame, dims: pd.DataFrame) -> dict[str, list]:
     """
     a = att.assign(year=att["year"].fillna(-1).astype("int64"), currency=att["currency"].fillna(""))
     group, groups = _factorize(a, ["country", "item_type", "kind", "year", "currency"])
-    code, codes = _factorize(dims, ["dimension", "code"])
+    code, codes = _factorize(dims, ["dimension", "code", "response"])
     recs = pd.Index(pd.unique(pd.concat([a["recommendation_id"], dims["recommendation_id"]], ignore_index=True)))
     rec = recs.get_indexer(a["recommendation_id"])
     item = pd.factorize(a["money_item_id"])[0].astype(np.int64)  # the item whose money it is (rule 4)
@@ -282,7 +288,8 @@ def _cells(att: pd.DataFrame, dims: pd.DataFrame) -> dict[str, list]:
     items = np.bincount(once, minlength=n)
     g, c = groups.iloc[keys // len(codes)], codes.iloc[keys % len(codes)]
     usd = lambda v, zero: [None if np.isnan(x) else _cents(x, zero) for x in v.tolist()]  # noqa: E731
-    return {"country": g["country"], "dimension": c["dimension"], "code": c["code"], "item_type": g["item_type"],
+    return {"country": g["country"], "dimension": c["dimension"], "code": c["code"], "response": c["response"],
+            "item_type": g["item_type"],
             "kind": g["kind"], "year": [None if y < 0 else int(y) for y in g["year"].tolist()],
             "currency": [x or None for x in g["currency"].tolist()],
             "touching": [_cents(v) for v in touching.tolist()],
@@ -301,7 +308,7 @@ def _cents(x: float, toward_zero: bool = False) -> Decimal:
 
 def funding(session: Session, country: str, *, by: str = "theme", measure: str = "attributed",
             kind: Optional[str] = None, item_type: Optional[str] = None, usd: bool = False,
-            per_year: bool = True) -> list[dict]:
+            per_year: bool = True, response: str = "all") -> list[dict]:
     """Money aligned with each code of ``by`` in a country: one row per (code, year, currency), one column per
     source and kind (``cf_required``, ``cf_available``, ``cf_expenditure``, ``cf_funding_gap`` = required -
     available, ``donor_budget``, ``donor_commitment``, ``donor_disbursement``, ``donor_expenditure``, ...).
@@ -309,9 +316,10 @@ def funding(session: Session, country: str, *, by: str = "theme", measure: str =
     ``measure`` says which figure (attributed | touching); ``usd`` sums the USD conversions instead of the
     reported currencies (``facts_without_usd`` then says how many facts are missing from the sums);
     ``per_year=False`` adds the years up (``year`` is then None).  Touching figures of several years are
-    added as they are: an item funded in two years touches the code in both.
+    added as they are: an item funded in two years touches the code in both.  ``response`` counts only the
+    recommendations of one response (accepted, noted, ...); ``all`` (default) every recommendation.
     """
-    from .coverage import DIMENSIONS
+    from .coverage import DIMENSIONS, RESPONSES
 
     if by not in DIMENSIONS + ("all",):
         raise ValueError(f"--by must be one of {', '.join(DIMENSIONS + ('all',))}, not {by!r}")
@@ -322,10 +330,12 @@ def funding(session: Session, country: str, *, by: str = "theme", measure: str =
         raise ValueError(f"--kind must be one of {', '.join(sorted(set(kinds)))}, not {kind!r}")
     if item_type is not None and item_type not in ("cf_item", "activity"):
         raise ValueError("item type must be cf_item or activity")
+    if response not in RESPONSES:
+        raise ValueError(f"--response must be one of {', '.join(RESPONSES)}, not {response!r}")
     # plain columns, not ORM objects: a large country has thousands of cells per dimension
     stmt = select(FundingCell.code, FundingCell.year, FundingCell.currency, FundingCell.item_type, FundingCell.kind,
                   getattr(FundingCell, f"{measure}_usd" if usd else measure), FundingCell.facts_without_usd
-                  ).where(FundingCell.country == country, FundingCell.dimension == by)
+                  ).where(FundingCell.country == country, FundingCell.dimension == by, FundingCell.response == response)
     if kind:
         stmt = stmt.where(FundingCell.kind == kind)
     if item_type:
@@ -337,7 +347,8 @@ def funding(session: Session, country: str, *, by: str = "theme", measure: str =
         r = rows.get((code, year, currency))
         if r is None:
             r = rows[(code, year, currency)] = {"country": country, "dimension": by, "code": code, "year": year,
-                                                "currency": currency, "measure": measure, "facts_without_usd": 0}
+                                                "currency": currency, "measure": measure, "response": response,
+                                                "facts_without_usd": 0}
         column = f"{'cf' if cell_type == 'cf_item' else 'donor'}_{cell_kind}"
         if value is not None:
             r[column] = r.get(column, Decimal(0)) + value

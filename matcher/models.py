@@ -419,15 +419,19 @@ class FundingCell(SQLModel, table=True):
     recommendation's share of the code (1 / its number of codes in the dimension), so attributed
     figures add up across codes to at most the items' money.  ``*_usd`` sums the same facts converted
     at their own dates; facts without a USD rate are counted in ``facts_without_usd`` and left out of
-    the USD sums.  Dimension ``all`` has the single code ``all``.
+    the USD sums.  Dimension ``all`` has the single code ``all``.  ``response`` limits the recommendations to
+    those of one response (``accepted``, ``noted``, ...); ``all`` counts every response (attributed figures of
+    the responses add up to it; touching ones need not, one item can touch both).
     """
 
     __tablename__ = "funding_cell"
-    __table_args__ = (Index("ix_funding_cell_country", "country", "dimension", "code"),)
+    __table_args__ = (Index("ix_funding_cell_country", "country", "dimension", "response", "code"),)
     id: Optional[int] = Field(default=None, primary_key=True)
     country: str = Field(max_length=3)
     dimension: str = Field(max_length=10)
     code: str = Field(max_length=200)
+    response: str = Field(default="all", max_length=20,
+                          description="the recommendations' response (accepted, noted, ...), or all of them")
     item_type: str = Field(max_length=20)
     kind: str = Field(max_length=40)
     year: Optional[int] = None

@@ -34,8 +34,9 @@ UNCOVERED_COLUMNS = ["country", "response", "recommendation_id", "session", "act
 LINK_COLUMNS = ["country", "link_id", "recommendation_id", "response", "session", "recommendation_text", "themes",
                 "goals", "targets", "source", "item_type", "item_id", "item_reference", "item_level", "item_publisher",
                 "item_title", "score", "status", "rule", "explanation", "reviewer", "review_reason", "reviewed_at"]
-FUNDING_COLUMNS = ["country", "dimension", "code", "label", "source", "item_type", "kind", "year", "measure",
-                   "currency_basis", "currency", "amount", "facts", "facts_without_usd", "items", "recommendations"]
+FUNDING_COLUMNS = ["country", "dimension", "code", "label", "response", "source", "item_type", "kind", "year",
+                   "measure", "currency_basis", "currency", "amount", "facts", "facts_without_usd", "items",
+                   "recommendations"]
 
 
 def code_label(dimension: str, code: str) -> str:
@@ -148,14 +149,18 @@ def _items(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str]
 def funding_rows(session: Session, country: str) -> list[dict]:
     """``funding_cell`` as a long table: per cell, one row per measure (attributed, touching) and currency basis
     (as reported, USD at each fact's ECB rate; a USD row only when some fact had a rate).  Amounts of rows with
-    different ``measure``, ``currency_basis`` or ``currency`` must never be added together."""
+    different ``measure``, ``currency_basis`` or ``currency`` must never be added together; ``response`` says
+    whose money it is: ``all`` recommendations, or only the accepted (noted, ...) ones -- filter on one value."""
     order = {d: k for k, d in enumerate(coverage.DIMENSIONS + ("all",))}
+    responses = {r: k for k, r in enumerate(("all",) + coverage.RESPONSES)}
     cells = sorted(session.execute(select(FundingCell).where(FundingCell.country == country)).scalars(),
-                   key=lambda c: (order.get(c.dimension, 99), c.code, c.item_type, c.kind, c.year or 0, c.currency or ""))
+                   key=lambda c: (order.get(c.dimension, 99), c.code, responses.get(c.response, 99), c.item_type,
+                                  c.kind, c.year or 0, c.currency or ""))
     rows = []
     for c in cells:
         base = {"country": country, "dimension": c.dimension, "code": c.code,
                 "label": code_label(c.dimension, c.code) if c.dimension != "all" else "all recommendations",
+                "response": c.response,
                 "source": SOURCES.get(c.item_type), "item_type": c.item_type, "kind": c.kind, "year": c.year,
                 "facts": c.facts, "items": c.items, "recommendations": c.recommendations}
         for measure in ("attributed", "touching"):

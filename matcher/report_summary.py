@@ -193,7 +193,7 @@ def _money_totals(session: Session, country: str) -> list[list]:
     """Per source, kind and reported currency: money attributed (dimension ``all``), and its USD conversion."""
     stmt = (select(FundingCell.item_type, FundingCell.kind, FundingCell.currency, func.sum(FundingCell.attributed),
                    func.sum(FundingCell.attributed_usd), func.sum(FundingCell.facts_without_usd))
-            .where(FundingCell.country == country, FundingCell.dimension == "all")
+            .where(FundingCell.country == country, FundingCell.dimension == "all", FundingCell.response == "all")
             .group_by(FundingCell.item_type, FundingCell.kind, FundingCell.currency)
             .order_by(FundingCell.item_type.desc(), FundingCell.kind, FundingCell.currency))
     return [[SOURCES.get(t), kind, currency or "(none)", amount, usd, without]

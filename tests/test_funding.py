@@ -119,7 +119,8 @@ def test_materialised_funding_traces_to_the_money_facts(engine):
     build_kenya(engine)
     match_store(engine)
     with Session(engine) as session:
-        cells = session.execute(select(FundingCell).where(FundingCell.dimension == "all")).scalars().all()
+        cells = session.execute(select(FundingCell).where(FundingCell.dimension == "all",
+                                                          FundingCell.response == "all")).scalars().all()
         assert cells
         # 'all': attributed and touching agree (every linked item's money is attributed in full) and
         # equal the counted money of linked items in Kenya, per kind, year and currency, to the cent
@@ -162,7 +163,8 @@ def test_materialised_funding_traces_to_the_money_facts(engine):
             assert abs(float(c.attributed)) <= abs(float(c.touching)) + 0.01
             assert float(c.attributed) == pytest.approx(float(c.touching), abs=0.01 * c.recommendations + 0.01)
         # by theme: attributed adds up across themes to the 'all' figure; touching is at least it per theme
-        themes = session.execute(select(FundingCell).where(FundingCell.dimension == "theme")).scalars().all()
+        themes = session.execute(select(FundingCell).where(FundingCell.dimension == "theme",
+                                                           FundingCell.response == "all")).scalars().all()
         for k, c in got.items():
             part = [x for x in themes if (x.item_type, x.kind, x.year, x.currency) == k]
             assert float(sum(x.attributed for x in part)) == pytest.approx(float(c.attributed), abs=0.01 * len(part) + 0.01)
@@ -278,3 +280,34 @@ def test_cf_roll_ups_count_the_lowest_level_once_and_links_reach_below(engine):
         cell = s.execute(select(FundingCell).where(FundingCell.dimension == "all", FundingCell.kind == "required")
                          ).scalars().all()
         assert len(cell) == 1 and cell[0].touching == Decimal("100.00") and cell[0].items == 2
+
+
+def test_funding_per_response_adds_up_to_all(kenya):
+    """Cells per response of the recommendations: the attributed figures of the responses add up to 'all'."""
+    match_store(kenya)
+    with Session(kenya) as session:
+        cells = session.execute(select(FundingCell).where(FundingCell.dimension == "theme")).scalars().all()
+        responses = {c.response for c in cells}
+        assert "all" in responses and "accepted" in responses and responses <= set(coverage_responses())
+        total: dict = {}
+        for c in cells:
+            k = (c.code, c.item_type, c.kind, c.year, c.currency)
+            total.setdefault(k, {}).setdefault(c.response == "all", []).append(c)
+        for k, parts in total.items():
+            whole = sum(float(c.attributed) for c in parts.get(True, []))
+            split = sum(float(c.attributed) for c in parts.get(False, []))
+            assert split == pytest.approx(whole, abs=0.01 * (len(parts.get(False, [])) + 1)), k
+            for c in parts.get(False, []):  # a response's touching figure never exceeds all recommendations'
+                assert c.touching <= parts[True][0].touching + Decimal("0.01")
+        accepted = funding.funding(session, "KEN", by="all", response="accepted")
+        everyone = funding.funding(session, "KEN", by="all")
+        assert accepted and all(r["response"] == "accepted" for r in accepted)
+        assert sum(r.get("cf_required", 0) for r in accepted) <= sum(r.get("cf_required", 0) for r in everyone)
+        with pytest.raises(ValueError, match="--response"):
+            funding.funding(session, "KEN", response="supported")
+
+
+def coverage_responses():
+    from matcher.coverage import RESPONSES
+
+    return RESPONSES

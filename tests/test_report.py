@@ -119,7 +119,7 @@ def test_report_sheets_figures_charts_and_formula_safety(kenya, tmp_path):
     assert [r[1:4] for r in table_after(ws, "theme")] == [[r["uncovered"], r["uncovered_clusters"], r["recommendations"]]
                                                           for r in top]
     cf_required = sum(float(c.attributed_usd or 0) for c in cells
-                      if (c.dimension, c.item_type, c.kind) == ("goal", "cf_item", "required"))
+                      if (c.dimension, c.item_type, c.kind, c.response) == ("goal", "cf_item", "required", "all"))
     cf_table = table_after(ws, "SDG goal")  # "(none: ...)" on these slices: the linked CF output has no money
     assert sum(r[1] for r in cf_table if isinstance(r[1], float)) == pytest.approx(cf_required, abs=0.05)
     donor = table_after(ws, "SDG goal", nth=1)
@@ -157,12 +157,15 @@ def test_report_sheets_figures_charts_and_formula_safety(kenya, tmp_path):
     for measure in ("attributed", "touching"):
         want = defaultdict(Decimal)
         for c in cells:
-            want[(c.dimension, c.code, c.item_type, c.kind, c.year, c.currency)] += getattr(c, measure)
-        got = {(r["dimension"], r["code"], r["item_type"], r["kind"], r["year"], r["currency"]): r["amount"]
+            want[(c.dimension, c.code, c.response, c.item_type, c.kind, c.year, c.currency)] += getattr(c, measure)
+        got = {(r["dimension"], r["code"], r["response"], r["item_type"], r["kind"], r["year"], r["currency"]):
+               r["amount"]
                for r in fund if r["measure"] == measure and r["currency_basis"] == "as reported"}
         assert set(got) == set(want)
         assert all(got[k] == pytest.approx(float(v), abs=0.005) for k, v in want.items())
+    assert {r["response"] for r in fund} >= {"all", "accepted"}
     donor_usd = sum(r["amount"] for r in fund if r["dimension"] == "goal" and r["item_type"] == "activity"
+                    and r["response"] == "all"
                     and r["kind"] == "budget" and r["measure"] == "attributed" and r["currency"] == "USD"
                     and r["currency_basis"] != "as reported")
     assert sum(r[1] for r in donor) == pytest.approx(donor_usd, abs=0.05)

@@ -45,16 +45,19 @@ def gaps(session: SessionDep, _: Reader, country: str, by: By = "theme", respons
 def funding(session: SessionDep, _: Reader, country: str,
             by: Annotated[str, Query(pattern="^(theme|goal|target|action|all)$")] = "theme",
             kind: Optional[str] = None, measure: Annotated[str, Query(pattern="^(attributed|touching)$")] = "attributed",
-            usd: bool = False, per_year: bool = True):
-    """Money aligned with recommendations per code, year and currency: one column per source and kind."""
+            usd: bool = False, per_year: bool = True,
+            response: Annotated[str, Query(pattern="^(accepted|noted|partially_accepted|pending|voluntary_pledge|all)$")] = "all"):
+    """Money aligned with recommendations per code, year and currency: one column per source and kind
+    (``response``: only the money aligned with accepted, noted, ... recommendations; default all)."""
     iso3 = country_or_422(country)
 
     def build():
         with page_params():
-            rows = funding_mod.funding(session, iso3, by=by, kind=kind, measure=measure, usd=usd, per_year=per_year)
+            rows = funding_mod.funding(session, iso3, by=by, kind=kind, measure=measure, usd=usd, per_year=per_year,
+                                       response=response)
         return {"data": rows, "count": len(rows)}
 
-    return cached_json(session, ("funding", iso3, by, kind, measure, usd, per_year), build)
+    return cached_json(session, ("funding", iso3, by, kind, measure, usd, per_year, response), build)
 
 
 @router.get("/stats", response_model=dict[str, Any])

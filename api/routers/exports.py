@@ -49,16 +49,17 @@ def export_gaps(fmt: str, session: SessionDep, _: Reader, country: str,
 def export_funding(fmt: str, session: SessionDep, _: Reader, country: str,
                    by: Annotated[str, Query(pattern="^(theme|goal|target|action|all)$")] = "theme",
                    measure: Annotated[str, Query(pattern="^(attributed|touching)$")] = "attributed",
-                   usd: bool = False):
+                   usd: bool = False,
+                   response: Annotated[str, Query(pattern="^(accepted|noted|partially_accepted|pending|voluntary_pledge|all)$")] = "all"):
     """Funding alignment per code and year as CSV or XLSX (fmt = csv | xlsx); says which measure it holds."""
     if fmt not in ("csv", "xlsx"):
         raise HTTPException(404, "use funding.csv or funding.xlsx")
     iso3 = country_or_422(country)
     with page_params():
-        rows = funding_mod.funding(session, iso3, by=by, measure=measure, usd=usd)
-    cols = ["country", "dimension", "measure", "code", "year", "currency"] + funding_mod.money_columns(rows) + \
+        rows = funding_mod.funding(session, iso3, by=by, measure=measure, usd=usd, response=response)
+    cols = ["country", "dimension", "measure", "response", "code", "year", "currency"] + funding_mod.money_columns(rows) + \
         (["facts_without_usd"] if usd else [])
-    return _file(rows, cols, fmt, f"funding_{iso3}_{by}_{measure}")
+    return _file(rows, cols, fmt, f"funding_{iso3}_{by}_{measure}_{response}")
 
 
 @router.get("/report.xlsx", response_class=Response, responses={200: {"content": {XLSX: {}}}})
