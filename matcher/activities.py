@@ -20,7 +20,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from . import activity_tags as tags
-from .countries import to_iso3
+from .countries import iso2_to_iso3
 from .models import Activity
 from .money import activity_money, parse_date
 from .records import Batch, ItemRecord
@@ -250,7 +250,7 @@ def _countries(raw: list[dict], warn, row_ref: str, per_transaction: bool = Fals
         if not code:
             warn(c["where"], "recipient-country without a code: left out")
             continue
-        iso3 = to_iso3(code) if len(code) == 2 and code.isalpha() else None
+        iso3 = iso2_to_iso3(code)
         if iso3 is None:
             warn(c["where"], f"recipient-country code '{code}' is not an ISO 3166 alpha-2 code we know: kept without ISO3")
         share = None if per_transaction else _pct(c.get("percentage"), f"{c['where']}/@percentage", warn)

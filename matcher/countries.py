@@ -43,6 +43,20 @@ def _converter():
     return coco.CountryConverter()
 
 
+@lru_cache(maxsize=1024)
+def iso2_to_iso3(code: Optional[str]) -> Optional[str]:
+    """ISO3 of a two-letter country code (IATI recipient-country, ISO 3166-1 alpha-2, plus the user-assigned
+    codes of our alias table such as XK for Kosovo), or None: codes never go through country_converter, whose
+    name matching has nothing to add for a code and costs a pandas table in the process that reads them."""
+    key = _fold(str(code or ""))
+    if len(key) != 2 or not key.isalpha():
+        return None
+    if key in _aliases():
+        return _aliases()[key]
+    found = pycountry.countries.get(alpha_2=key.upper())
+    return found.alpha_3 if found else None
+
+
 @lru_cache(maxsize=4096)
 def to_iso3(name: Optional[str]) -> Optional[str]:
     """ISO3 code for a country name or code as written, or None when unknown or ambiguous."""
