@@ -61,12 +61,16 @@ def write_params(session: Session, model: type[SQLModel], params: list[tuple]) -
     if conn.dialect.name != "postgresql":
         conn.exec_driver_sql(plan.sql, params)
         return
+    _copy_rows(conn, model.__table__.name, list(plan.defaults), params)  # type: ignore[attr-defined]
+
+
+def _copy_rows(conn, table: str, columns: list[str], rows: Iterable[Sequence[Any]]) -> None:
+    """``COPY table (columns) FROM STDIN`` of ``rows`` on a PostgreSQL (psycopg 3) connection."""
     quote = conn.dialect.identifier_preparer.quote
-    table = model.__table__  # type: ignore[attr-defined]
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        with cursor.copy(f"COPY {quote(table.name)} ({', '.join(quote(c) for c in plan.defaults)}) FROM STDIN") as copy:
-            for row in params:
+        with cursor.copy(f"COPY {quote(table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN") as copy:
+            for row in rows:
                 copy.write_row(row)
     finally:
         cursor.close()
@@ -97,13 +101,7 @@ def insert_columns(session: Session, model: type[SQLModel], columns: dict[str, S
     quote = dialect.identifier_preparer.quote
     cols = ", ".join(quote(c) for c in names)
     if dialect.name == "postgresql":
-        cursor = conn.connection.dbapi_connection.cursor()
-        try:
-            with cursor.copy(f"COPY {quote(table.name)} ({cols}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        finally:
-            cursor.close()
+        _copy_rows(conn, table.name, names, rows)
     else:
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({cols}) VALUES ({', '.join(mark for _ in names)})",
