@@ -65,7 +65,7 @@ def attribute(links: pd.DataFrame, facts: pd.DataFrame, shares: pd.DataFrame,
                                                            "facts_without_usd", "amount_country", "attributed",
                                                            "amount_country_usd", "attributed_usd", "weight"])
     f = facts.copy()
-    f["year"] = f["year"].fillna(-1).astype("int64")
+    f["year"] = pd.to_numeric(f["year"]).fillna(-1).astype("int64")
     f["currency"] = f["currency"].fillna("")
     f["has_usd"] = f["amount_usd"].notna()
     groups = f.groupby(_GROUP, as_index=False, sort=False).agg(
@@ -77,7 +77,7 @@ def attribute(links: pd.DataFrame, facts: pd.DataFrame, shares: pd.DataFrame,
     L = links.copy()
     if reach is not None and not reach.empty:
         L = L.merge(reach, on=["item_type", "item_id"], how="left")
-        L["money_item_id"] = L["money_item_id"].fillna(L["item_id"])
+        L["money_item_id"] = L["money_item_id"].where(L["money_item_id"].notna(), L["item_id"])
     else:
         L["money_item_id"] = L["item_id"]
     # a recommendation reaching one money item through several links (an outcome and its output) counts once
@@ -217,15 +217,21 @@ def materialise(session: Session, countries: Iterable[str]) -> int:
             select(RecDimension.recommendation_id, RecDimension.dimension, RecDimension.code, RecDimension.share)
             .where(RecDimension.country.in_(part))), columns=["recommendation_id", "dimension", "code", "dshare"])
         recs = att["recommendation_id"].drop_duplicates()
-        dims = pd.concat([dims, pd.DataFrame({"recommendation_id": recs, "dimension": "all", "code": "all", "dshare": 1.0})])
+        dims = _concat([dims, pd.DataFrame({"recommendation_id": recs, "dimension": "all", "code": "all", "dshare": 1.0})])
         # every cell once per response of its recommendations and once for all of them
         ids = recs.tolist()
         response = dict(r for k in range(0, len(ids), CHUNK) for r in fetch(
             session, select(Recommendation.id, Recommendation.response).where(Recommendation.id.in_(ids[k:k + CHUNK]))))
-        dims = pd.concat([dims.assign(response=dims["recommendation_id"].map(response)).dropna(subset=["response"]),
-                          dims.assign(response="all")], ignore_index=True)
+        dims = _concat([dims.assign(response=dims["recommendation_id"].map(response)).dropna(subset=["response"]),
+                        dims.assign(response="all")])
         written += insert_columns(session, FundingCell, _cells(att, dims))
     return written
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The frames' rows, one after the other (empty frames left out: they would change the column types)."""
+    kept = [f for f in frames if not f.empty]
+    return pd.concat(kept, ignore_index=True) if kept else frames[0]
 
 
 def _factorize(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, pd.DataFrame]:

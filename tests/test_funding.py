@@ -87,11 +87,11 @@ def test_attribution_never_exceeds_the_item_and_never_mixes_currencies(case):
     # per item, kind, period and currency: what all its recommendations get is at most the item's amount
     key = ["item_type", "item_id", "kind", "year", "currency"]
     f = facts.copy()
-    f["year"] = f["year"].fillna(-1)
+    f["year"] = pd.to_numeric(f["year"]).fillna(-1)
     f["currency"] = f["currency"].fillna("")
     total = f.groupby(key)["amount"].sum()
     a = att.copy()
-    a["year"] = a["year"].fillna(-1)
+    a["year"] = pd.to_numeric(a["year"]).fillna(-1)
     a["currency"] = a["currency"].fillna("")
     got = a.groupby(key)["attributed"].sum()
     for k, v in got.items():
