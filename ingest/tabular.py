@@ -12,7 +12,7 @@ from typing import Any, Iterator, Optional
 
 from matcher import xlsx
 from matcher.records import IngestError
-from matcher.tables import detect_encoding  # the one encoding rule
+from matcher.tables import detect_delimiter, detect_encoding  # the one encoding and delimiter rule
 from matcher.sources import Source
 
 csv.field_size_limit(16 * 1024 * 1024)
@@ -34,9 +34,10 @@ def csv_rows(source: Source, *, encoding: Optional[str] = None) -> Iterator[tupl
         raise IngestError(source.name, "the file contains NUL bytes: it is binary or UTF-16 without a byte-order "
                           "mark, not a CSV text file")
     enc = encoding or detect_encoding(source)
+    delimiter = detect_delimiter(head.decode(enc, errors="replace").lstrip("\ufeff"))
     raw = source.open()
     text = io.TextIOWrapper(raw, encoding=enc, errors="strict", newline="")
-    reader = csv.reader(text)
+    reader = csv.reader(text, delimiter=delimiter)
     line = 1
     try:
         header = next(reader, None)
@@ -140,6 +141,12 @@ def rows(source: Source, *, encoding: Optional[str] = None, required: tuple[str,
     return csv_rows(source, encoding=encoding)
 
 
+def delimiter(source: Source, encoding: Optional[str] = None) -> str:
+    """The cell delimiter of a CSV source (comma, semicolon or tab; see ``detect_delimiter``)."""
+    enc = encoding or detect_encoding(source)
+    return detect_delimiter(source.head().decode(enc, errors="replace").lstrip("\ufeff"))
+
+
 def header(source: Source, *, encoding: Optional[str] = None, required: tuple[str, ...] = ()) -> list[str]:
     """Column names of a CSV/XLSX source (cheap: reads only the start of the file)."""
     if is_xlsx(source):
@@ -151,7 +158,7 @@ def header(source: Source, *, encoding: Optional[str] = None, required: tuple[st
     head = source.head()
     enc = encoding or ("utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8")
     text = head.decode(enc, errors="replace")
-    first = next(csv.reader(io.StringIO(text, newline="")), [])
+    first = next(csv.reader(io.StringIO(text, newline=""), delimiter=detect_delimiter(text.lstrip("\ufeff"))), [])
     return [h.strip().lstrip("\ufeff") for h in first]
 
 

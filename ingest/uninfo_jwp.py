@@ -58,6 +58,9 @@ class UninfoJwpReader:
         chains: dict[tuple, list[tuple]] = {}  # the plan hierarchy repeats on every row: its ids are hashed once
         layouts: dict[tuple, list[tuple[str, Optional[str]]]] = {}
         sep: str | None = None
+        # a CSV saved with semicolons between cells (a European-locale spreadsheet) writes decimal commas
+        decimal = "," if not tabular.is_xlsx(source) and tabular.delimiter(source, options.get("encoding")) == ";" \
+            else "."
         for line, raw in tabular.rows(source, encoding=options.get("encoding"), required=REQUIRED):
             for col in DROPPED:
                 raw.pop(col, None)
@@ -90,11 +93,12 @@ class UninfoJwpReader:
             if extras is None:
                 extras = layouts[keys] = _extra_columns(keys, money_cols)
             record = self._sub_output(batch, line, raw, cell, sep, parent_of, where, countries,
-                                      yearly, totals, extras)
+                                      yearly, totals, extras, decimal)
             cell.report()
             yield record
 
-    def _sub_output(self, batch, line, raw, cell, sep, parent_id, where, countries, yearly, totals, extras):
+    def _sub_output(self, batch, line, raw, cell, sep, parent_id, where, countries, yearly, totals, extras,
+                    decimal: str = "."):
         uid = co.clean_code(raw.get("ID"))
         code = co.clean_code(raw.get("Sub-Output code"))
         title = cell.text("Sub-Output")
@@ -117,7 +121,7 @@ class UninfoJwpReader:
         tags += [co.tag("uninfo_marker", f"{m['marker']}:{m['code']}", m["label"], "uninfo") for m in markers]
         lnob = co.split_list(cell.text("LNOB groups targeted"), sep)
         tags += [co.tag("lnob", g, g, "uninfo") for g in lnob]
-        money = self._money(batch, line, raw, yearly, totals)
+        money = self._money(batch, line, raw, yearly, totals, decimal)
         extra = {"uninfo_id": uid}
         narratives = {}
         for col, year in extras:
@@ -144,7 +148,7 @@ class UninfoJwpReader:
         )
 
     @staticmethod
-    def _money(batch, line, raw, yearly, totals) -> list[dict]:
+    def _money(batch, line, raw, yearly, totals, decimal: str = ".") -> list[dict]:
         facts, sums = [], {}
         by_year: dict[tuple[int, str], Decimal] = {}
         for col, year, kind in yearly:
@@ -152,7 +156,7 @@ class UninfoJwpReader:
             if value is None or value == 0 or value == "" or value == "-" or value == "0":
                 continue  # no money (most cells): zero adds nothing to any sum, "no money" is the absence of a fact
             try:
-                amount = co.parse_amount(value)
+                amount = co.parse_amount(value, decimal=decimal)
             except ValueError as exc:
                 batch.problem(line, col, f"{exc}: left out", "warning")
                 continue
@@ -171,7 +175,7 @@ class UninfoJwpReader:
         reported = {}
         for kind, col in totals.items():
             try:
-                reported[kind] = co.parse_amount(raw.get(col))
+                reported[kind] = co.parse_amount(raw.get(col), decimal=decimal)
             except ValueError as exc:
                 batch.problem(line, col, f"{exc}: total not checked", "warning")
         for message in co.check_totals(sums, reported):

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Optional
 
+from . import amounts
 from .countries import group_members, to_iso3
 from .records import Batch, ItemRecord
 
@@ -436,8 +437,11 @@ def money_columns(headers: Iterable[str]) -> tuple[list[tuple[str, int, str]], d
     return yearly, totals
 
 
-def parse_amount(value: Any) -> Optional[Decimal]:
+def parse_amount(value: Any, decimal: str = ".") -> Optional[Decimal]:
     """A money cell as Decimal (USD in UN INFO); None for blank/"-"; ValueError when not a number.
+
+    ``decimal``: the file's decimal separator, which settles the ambiguous 1,234 / 1.234 (1234 when it is the
+    other separator); unambiguous forms (1,234.56, 1.234,56, 1234,5) read the same either way.
 
     XLSX floats go through ``repr`` so 1733015.51 stays 1733015.51, not its binary expansion.
     """
@@ -447,14 +451,16 @@ def parse_amount(value: Any) -> Optional[Decimal]:
         return Decimal(value)
     if isinstance(value, float):
         return Decimal(repr(value))
-    text = unquote(str(value)).replace("\u00a0", "").replace(" ", "").replace(",", "")
-    if text in EMPTY:
+    text = unquote(str(value)).strip()
+    if text.replace("\u00a0", "").replace(" ", "") in EMPTY:
         return None
     if text.startswith("$"):
-        text = text[1:]
+        text = text[1:].strip()
+    # UN INFO writes 1,234,567.89; a sheet re-saved in a European locale writes 1.234.567,89 or 1234567,89
+    # (with semicolons between cells): both read right; the ambiguous 1,234 follows ``decimal``.
     try:
-        return Decimal(text)
-    except InvalidOperation:
+        return amounts.parse_amount(text, decimal=decimal)
+    except amounts.AmountError:
         raise ValueError(f"not an amount: '{value}'") from None
 
 

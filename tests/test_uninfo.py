@@ -325,3 +325,32 @@ def test_full_real_files(engine, shared_data):
     # the file's own totals carry a cent of rounding each: reported, not hidden
     totals = sorted(p["message"].split(" differs")[0] for p in summary.problems if p["field"] == "totals")
     assert totals == ["Total available 664406011.01", "Total expenditure 528618722.99", "Total required 1035223959.01"]
+
+
+def test_csv_resaved_in_a_european_locale_reads_the_same(engine, tmp_path):
+    """The JWP CSV as a spreadsheet in a European locale saves it: semicolons between cells, decimal commas
+    and dots grouping thousands (1.234.567,89). Same items, money equal to the cent."""
+    src = DATA / "uninfo_jwp_arab_states_slice.csv"
+    with open(src, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    money = re.compile(r"^-?[\d,]+(\.\d+)?$")
+
+    def european(cell: str) -> str:
+        if not money.match(cell) or not any(ch.isdigit() for ch in cell):
+            return cell
+        whole, _, frac = cell.replace(",", "").partition(".")
+        sign, whole = ("-", whole[1:]) if whole.startswith("-") else ("", whole)
+        grouped = f"{int(whole):,}".replace(",", ".") if whole else "0"
+        return sign + grouped + ("," + frac if frac else "")
+
+    out = tmp_path / "jwp_european.csv"
+    with open(out, "w", encoding="cp1252", errors="replace", newline="") as fh:
+        csv.writer(fh, delimiter=";", lineterminator="\r\n").writerows(
+            [rows[0]] + [[european(c) for c in r] for r in rows[1:]])
+    assert ";" in out.read_text(encoding="cp1252").splitlines()[0]
+    assert any("," in c and "." in c for r in csv.reader(open(out, encoding="cp1252"), delimiter=";") for c in r)
+    summary = import_file(engine, out, kind="cf")
+    assert summary.ok, summary.error
+    european_money, european_subs = _money(engine), _subs(engine)
+    rows_expected, sums = _expected(src)
+    assert european_subs == rows_expected and european_money == sums

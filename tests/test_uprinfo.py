@@ -130,3 +130,17 @@ def test_newer_version_updates_rows_in_place(engine, tmp_path):
         assert s.execute(select(Recommendation).where(Recommendation.id == rec.id)).scalar_one().response == "accepted"
     with session_scope() as s:
         assert stats(s)["recommendations"]["total"] == first.inserted
+
+
+def test_resaved_with_semicolons_reads_the_same(engine, tmp_path):
+    """The export re-saved by a spreadsheet in a European locale (semicolons, Windows-1252, CRLF): same rows."""
+    rows = list(csv.reader(io.StringIO(SAMPLE.read_bytes().decode("mac_roman"), newline="")))
+    out = tmp_path / "uprinfo_semicolons.csv"
+    with open(out, "w", encoding="cp1252", errors="replace", newline="") as fh:
+        csv.writer(fh, delimiter=";", lineterminator="\r\n").writerows(rows)
+    n, accepted, noted = _file_counts(SAMPLE)
+    summary = import_file(engine, out, kind="upr")
+    assert summary.ok, summary.error
+    assert summary.source_type == "uprinfo" and (summary.read, summary.inserted, summary.skipped) == (n, n, 0)
+    with session_scope() as s:
+        assert stats(s)["recommendations"]["by_response"] == {"accepted": accepted, "noted": noted}
