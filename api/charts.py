@@ -7,7 +7,6 @@ from typing import Sequence
 
 PALETTE = {"cf": "#1f6fb2", "donor": "#e08a00", "both": "#2e8b57", "none": "#b22222",
            "required": "#5b5b5b", "available": "#1f6fb2", "expenditure": "#2e8b57"}
-SERIES_COLOURS = ["#1f6fb2", "#e08a00", "#2e8b57", "#b22222", "#6a3d9a"]
 
 
 @dataclass

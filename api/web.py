@@ -21,7 +21,7 @@ from matcher.queries import get_recommendation
 from matcher.report import code_label
 from matcher.settings import get_settings
 
-from .charts import PALETTE, SERIES_COLOURS, Series, bar_chart
+from .charts import PALETTE, Series, bar_chart
 from .deps import SessionDep
 
 router = APIRouter(include_in_schema=False)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Iterable, Optional
 
 from . import amounts

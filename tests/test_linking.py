@@ -1,7 +1,6 @@
 """Linking, review, incremental matching, coverage gaps (issue #5) on real Kenya slices, both backends."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select

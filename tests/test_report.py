@@ -23,6 +23,8 @@ from matcher.linking import match_store
 from matcher.models import FundingCell, Link
 from matcher.report import FUNDING_COLUMNS, GAP_COLUMNS, LINK_COLUMNS, UNCOVERED_COLUMNS, code_label, write_report
 
+from conftest import build_kenya
+
 SHEETS = ["Summary", "Gaps by theme", "Gaps by goal", "Gaps by target", "Gaps by action", "Uncovered", "Links",
           "Funding", "Sources and method"]
 HEADERS = {**{f"Gaps by {by}": GAP_COLUMNS for by in coverage.DIMENSIONS}, "Uncovered": UNCOVERED_COLUMNS,
@@ -249,12 +251,22 @@ def soffice():
 
 
 @pytest.fixture
-def sqlite_only(db_url):
-    if not db_url.startswith("sqlite"):
-        pytest.skip("the workbook does not depend on the backend: converted once, from the SQLite store")
+def kenya_sqlite(tmp_path, monkeypatch):
+    """The Kenya test store on SQLite only: the workbook does not depend on the backend, so it is converted once."""
+    from matcher import get_engine, settings as settings_mod, store
+
+    url = f"sqlite:///{tmp_path / 'kenya.db'}"
+    monkeypatch.setenv("UPR_ALIGN_DATABASE_URL", url)
+    settings_mod.get_settings.cache_clear()
+    engine = get_engine(url)
+    build_kenya(engine)
+    yield engine
+    store.dispose_engines()
+    settings_mod.get_settings.cache_clear()
 
 
-def test_libreoffice_converts_the_report_to_pdf(soffice, sqlite_only, kenya, tmp_path):
+def test_libreoffice_converts_the_report_to_pdf(soffice, kenya_sqlite, tmp_path):
+    kenya = kenya_sqlite
     add_evil(kenya, tmp_path)
     match_store(kenya)
     xlsx = tmp_path / "kenya.xlsx"
