@@ -16,17 +16,17 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlmodel import Session
 
 from .arrays import distinct
 from .bulk import insert_columns
 from .models import Coverage, GapCell, Link, RecDimension, Recommendation
-from .profiles import Profiles, fetch, load_profiles
+from .profiles import CHUNK, Profiles, fetch, load_profiles
 from .settings import get_settings
 
 DIMENSIONS = ("theme", "goal", "target", "action")
@@ -50,14 +50,45 @@ def clusters(country: str, texts: dict[str, str], similarity: float) -> dict[str
 
     Texts equal once normalised are one cluster; so are near-identical ones (rapidfuzz token-sort ratio >=
     ``similarity``, e.g. the same recommendation made by several states with a word changed), joined
-    transitively.  ``similarity`` 100 keeps exact matches only.
+    transitively.  ``similarity`` 100 keeps exact matches only.  A cluster's id is ``cluster_key`` of its
+    first normalised text in sort order, so it does not depend on the order the texts came in.
     """
+    return clusters_of_norms(country, {rec_id: normalise(text) for rec_id, text in texts.items()}, similarity)
+
+
+def clusters_of_norms(country: str, norms: dict[str, str], similarity: float) -> dict[str, str]:
+    """``clusters`` of already normalised texts."""
+    by_norm: dict[str, list[str]] = {}
+    for rec_id, norm in norms.items():
+        by_norm.setdefault(norm, []).append(rec_id)
+    uniq = sorted(by_norm)
+    root = _components(uniq, similarity)
+    out = {}
+    for k, norm in enumerate(uniq):
+        key = cluster_key(country, uniq[root[k]])
+        for rec_id in by_norm[norm]:
+            out[rec_id] = key
+    return out
+
+
+def _similar(a: list[str], b: list[str], similarity: float) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i, j) with token-sort ratio(a[i], b[j]) >= similarity (normalised texts)."""
     from rapidfuzz import fuzz, process
 
-    by_norm: dict[str, list[str]] = {}
-    for rec_id, text in texts.items():
-        by_norm.setdefault(normalise(text), []).append(rec_id)
-    uniq = sorted(by_norm)
+    if not a or not b:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if similarity >= 100:  # identical normalised texts only
+        where = {t: j for j, t in enumerate(b)}
+        pairs = [(i, where[t]) for i, t in enumerate(a) if t in where]
+        return (np.array([i for i, _ in pairs], dtype=np.int64), np.array([j for _, j in pairs], dtype=np.int64))
+    scores = process.cdist(a, b, scorer=fuzz.token_sort_ratio, score_cutoff=similarity, dtype="uint8",
+                           workers=-1 if len(a) * len(b) > 100_000 else 1)  # the result does not depend on it
+    i, j = scores.nonzero()
+    return i.astype(np.int64), j.astype(np.int64)
+
+
+def _components(uniq: list[str], similarity: float) -> list[int]:
+    """Union-find over the sorted distinct texts ``uniq``: for each, the index of its component's first text."""
     parent = list(range(len(uniq)))
 
     def find(i: int) -> int:
@@ -67,19 +98,12 @@ def clusters(country: str, texts: dict[str, str], similarity: float) -> dict[str
         return i
 
     if similarity < 100 and len(uniq) > 1:
-        scores = process.cdist(uniq, uniq, scorer=fuzz.token_sort_ratio, score_cutoff=similarity, dtype="uint8",
-                               workers=-1)  # all cores (the result does not depend on them)
-        for i, j in zip(*scores.nonzero()):
+        for i, j in zip(*_similar(uniq, uniq, similarity)):
             if i < j:
                 a, b = find(int(i)), find(int(j))
                 if a != b:
                     parent[max(a, b)] = min(a, b)
-    out = {}
-    for k, norm in enumerate(uniq):
-        key = cluster_key(country, uniq[find(k)])
-        for rec_id in by_norm[norm]:
-            out[rec_id] = key
-    return out
+    return [find(k) for k in range(len(uniq))]
 
 
 def materialise(session: Session, countries: Iterable[str], recs: Optional[Profiles] = None) -> int:
@@ -102,9 +126,260 @@ def materialise(session: Session, countries: Iterable[str], recs: Optional[Profi
             p = load_profiles(session, "recommendation", s, countries=part)
         else:
             p = recs.take(distinct(recs.places.loc[recs.places["iso3"].isin(part), "row"].to_numpy(dtype=np.int64)))
-        n += _write(session, p, _best_links(session, part), s.cluster_similarity)
+        cov, dims = _rows(p, _best_links(session, countries=part), s.cluster_similarity)
+        insert_columns(session, Coverage, {c: cov[c] for c in COVERAGE_COLUMNS})
+        insert_columns(session, RecDimension, {c: dims[c] for c in DIMENSION_COLUMNS})
+        insert_columns(session, GapCell, _gap_frame(cov, dims))
+        n += len(cov)
     bump_version(session)
     return n
+
+
+def refresh(session: Session, changed: Iterable[str], relinked: Iterable[str] = (),
+            recs: Optional[Profiles] = None) -> dict:
+    """Bring coverage, dimension rows and gap cells up to date after an incremental match, touching only
+    what changed; the tables end exactly as ``materialise`` of the countries concerned would leave them.
+
+    ``changed``: recommendations that are new or whose text, labels, response or state changed (their
+    rows are rebuilt); ``relinked``: recommendations whose links were added, removed, rescored or reviewed
+    (their coverage is recomputed).  A changed text is compared with the stored normalised texts of its
+    country (``coverage.norm_text``), which may merge clusters or, when a text left a cluster, split one;
+    recommendations whose cluster id changes are rewritten too.  Gap cells are corrected by the difference
+    between the old and the new rows of every cluster involved (its members are read whole), so a cell's
+    counts and distinct-cluster counts stay exact without reading the rest of the country.
+    ``recs``: profiles holding at least the changed recommendations, when the caller has them.
+    Returns counts of what was rewritten.
+    """
+    s = get_settings()
+    changed = set(changed)
+    relinked = set(relinked) - changed
+    if not changed and not relinked:
+        return {"changed": 0, "relinked": 0, "reclustered": 0, "gap_cells": 0}
+    old = _coverage_frame(session, ids=sorted(changed | relinked))
+    missing = relinked - set(old["recommendation_id"])
+    changed |= missing  # never materialised (e.g. stored before this run's first match): rebuilt whole
+    relinked -= missing
+    p = _changed_profiles(session, s, changed, recs)
+    new_rows = _placed(p)
+    norms = [normalise(p.text[r] or "") for r in new_rows["row"]]
+    old_changed = old[old["recommendation_id"].isin(changed)]
+    countries = sorted(set(new_rows["iso3"]) | set(old_changed["country"]))
+    table = Coverage.__table__  # type: ignore[attr-defined]
+    scope = sorted(set(countries) | set(old["country"]))
+    if session.execute(select(table.c.recommendation_id).where(table.c.country.in_(scope), table.c.norm_text.is_(None))
+                       .limit(1)).first() is not None:  # rows written before norm_text existed: rebuild those countries
+        n = materialise(session, scope, recs=None)
+        return {"changed": len(changed), "relinked": len(relinked), "reclustered": n, "gap_cells": -1}
+    new = pd.DataFrame({"recommendation_id": p.item_id[new_rows["row"].to_numpy(dtype=np.int64)],
+                        "country": new_rows["iso3"].to_numpy(dtype=object), "norm_text": norms})
+
+    def members_of(country: str, cluster_ids: list[str]) -> list[tuple]:
+        return [r for start in range(0, len(cluster_ids), CHUNK) for r in fetch(session, select(
+            table.c.recommendation_id, table.c.cluster_id, table.c.norm_text).where(
+            table.c.country == country, table.c.cluster_id.in_(cluster_ids[start:start + CHUNK])))]
+
+    new_cluster, rekeyed, old_ids = _recluster(
+        new, old_changed, _candidates(session, new, old_changed, s.cluster_similarity, changed), members_of,
+        s.cluster_similarity)
+    touched = changed | relinked | set(rekeyed)
+    # the old rows of every cluster involved, whole
+    involved = set(old["cluster_id"]) | set(new_cluster.values()) | set(rekeyed.values()) | old_ids
+    members = _coverage_frame(session, countries=scope, clusters=involved)
+    members = pd.concat([members, old[~old["recommendation_id"].isin(members["recommendation_id"])]],
+                        ignore_index=True)
+    member_dims = _dimension_frame(session, members["recommendation_id"].tolist())
+    before = _gap_frame(members, member_dims)
+
+    best = _best_links(session, ids=sorted(changed | relinked))
+    cov, dims = _rows(p, best, s.cluster_similarity, cluster=new_cluster, norms=norms)
+    kept = members[~members["recommendation_id"].isin(changed)].set_index("recommendation_id")
+    again = [i for i in kept.index if i in relinked or i in rekeyed]
+    redo = kept.loc[again].copy()
+    if len(redo):
+        links = _link_columns(best, redo.index.to_numpy(dtype=object))
+        for col, values in links.items():
+            relinked_rows = redo.index.isin(list(relinked))
+            redo.loc[relinked_rows, col] = np.asarray(values, dtype=object)[relinked_rows]
+        redo["cluster_id"] = [rekeyed.get(i, c) for i, c in zip(redo.index, redo["cluster_id"])]
+    redo = redo.reset_index()
+    after_cov = pd.concat([members[~members["recommendation_id"].isin(touched)], redo, cov], ignore_index=True)
+    after_dims = pd.concat([member_dims[~member_dims["recommendation_id"].isin(changed)], dims], ignore_index=True)
+    after = _gap_frame(after_cov, after_dims)
+
+    ids = sorted(touched)
+    for start in range(0, len(ids), CHUNK):
+        session.execute(delete(Coverage).where(Coverage.recommendation_id.in_(ids[start:start + CHUNK])))
+    gone = sorted(set(old_changed["recommendation_id"]))  # new recommendations have no rows yet
+    for start in range(0, len(gone), CHUNK):
+        session.execute(delete(RecDimension).where(RecDimension.recommendation_id.in_(gone[start:start + CHUNK])))
+    written = pd.concat([redo, cov], ignore_index=True)
+    insert_columns(session, Coverage, {c: written[c].tolist() for c in COVERAGE_COLUMNS})
+    insert_columns(session, RecDimension, {c: dims[c] for c in DIMENSION_COLUMNS})
+    cells = _apply_gap_delta(session, before, after)
+    bump_version(session)
+    return {"changed": len(changed), "relinked": len(relinked), "reclustered": len(rekeyed), "gap_cells": cells}
+
+
+def _changed_profiles(session: Session, s, changed: set[str], recs: Optional[Profiles]) -> Profiles:
+    """Profiles of the changed recommendations: taken from ``recs`` when it holds them all, else read."""
+    if not changed:
+        return Profiles.empty()
+    if recs is not None and len(recs) and recs.response is not None:  # (a union of profiles has no responses)
+        rows = np.nonzero(np.isin(recs.item_id, list(changed)) & (recs.item_type == "recommendation"))[0]
+        if len(rows) == len(changed):
+            return recs.take(rows)
+    return load_profiles(session, "recommendation", s, ids=sorted(changed))
+
+
+def _length_bounds(length: int, similarity: float) -> tuple[int, int]:
+    """Lengths a normalised text must have to reach ``similarity`` with one of ``length`` characters.
+
+    The token-sort ratio is 100 x (1 - d / (a + b)) over texts of a and b characters (sorting words keeps
+    the length) and the edit distance d is at least |a - b|, so |a - b| <= t (a + b), t = 1 - similarity/100.
+    One character of slack either side keeps rounding from ever losing a pair: the bounds only skip texts
+    that cannot be similar.
+    """
+    t = max(0.0, 1.0 - similarity / 100.0)
+    return max(0, int(length * (1 - t) / (1 + t)) - 1), int(length * (1 + t) / (1 - t)) + 1 if t < 1 else 10**9
+
+
+def _recluster(new: pd.DataFrame, old_changed: pd.DataFrame, candidates: list[tuple[str, str, str, str]],
+               members_of: Callable[[str, list[str]], list[tuple[str, str, str]]],
+               similarity: float) -> tuple[dict[str, str], dict[str, str], set[str]]:
+    """Cluster ids of the changed recommendations among the stored ones, after a change.
+
+    ``new``: (recommendation_id, country, norm_text) of the changed recommendations as they are now;
+    ``old_changed``: (recommendation_id, country, cluster_id) of their stored rows; ``candidates``: stored
+    rows (id, country, cluster_id, norm_text) of other recommendations, holding at least every member of
+    the clusters of ``old_changed`` and every text of a new one's country whose length is within
+    ``_length_bounds``; ``members_of(country, cluster ids)``: the (id, cluster_id, norm_text) of every member
+    of those stored clusters.
+
+    Per country, the clusters that held a changed recommendation are redone from their remaining texts and
+    the new ones (they may split or merge); an untouched cluster joins as a whole when a new text is similar
+    to one of its texts.  No other pair of texts can have become similar or dissimilar, so the result is the
+    full clustering's (``clusters_of_norms``; tested).  Returns the changed recommendations' cluster ids,
+    {id: new cluster id} of stored recommendations whose id changes, and the old ids of their clusters.
+    """
+    new_cluster: dict[str, str] = {}
+    rekeyed: dict[str, str] = {}
+    old_ids: set[str] = set()
+    fresh_by: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for rec_id, c, t in zip(new["recommendation_id"], new["country"], new["norm_text"]):
+        fresh_by[c].append((rec_id, t))
+    hit_by: dict[str, set[str]] = defaultdict(set)
+    for c, cid in zip(old_changed["country"], old_changed["cluster_id"]):
+        hit_by[c].add(cid)
+    stored_by: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for rec_id, c, cid, t in candidates:
+        stored_by[c].append((rec_id, cid, t))
+    for c in sorted(set(fresh_by) | set(hit_by)):
+        mine, hit = fresh_by.get(c, []), hit_by.get(c, set())
+        redo = [(i, cid, t) for i, cid, t in stored_by.get(c, ()) if cid in hit]
+        texts: dict[str, set[str]] = defaultdict(set)  # untouched clusters: their candidate texts
+        for _, cid, t in stored_by.get(c, ()):
+            if cid not in hit:
+                texts[cid].add(t)
+        untouched = sorted(texts)
+        nodes = sorted({t for _, _, t in redo} | {t for _, t in mine})
+        node_of = {t: k for k, t in enumerate(nodes)}
+        parent = list(range(len(nodes) + len(untouched)))
+
+        def find(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        def union(a: int, b: int) -> None:
+            a, b = find(a), find(b)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+
+        for i, j in zip(*_similar(nodes, nodes, similarity)):
+            if i < j:
+                union(int(i), int(j))
+        fresh = sorted({t for _, t in mine})
+        u_norms = [t for cid in untouched for t in sorted(texts[cid])]
+        u_node = [len(nodes) + k for k, cid in enumerate(untouched) for _ in texts[cid]]
+        for i, j in zip(*_similar(fresh, u_norms, similarity)):
+            union(node_of[fresh[int(i)]], u_node[int(j)])
+        # only components holding a redone or new text can have changed: an untouched cluster merges only
+        # through one, and keeps its id otherwise
+        first: dict[int, str] = {}
+        for k, t in enumerate(nodes):
+            r = find(k)
+            first[r] = min(first.get(r, t), t)
+        joined = {cid: find(len(nodes) + k) for k, cid in enumerate(untouched) if find(len(nodes) + k) in first}
+        whole: dict[str, list[str]] = defaultdict(list)
+        for rec_id, cid, t in (members_of(c, sorted(joined)) if joined else ()):
+            whole[cid].append(rec_id)
+            first[joined[cid]] = min(first[joined[cid]], t)
+        key = {r: cluster_key(c, t) for r, t in first.items()}
+        for rec_id, t in mine:
+            new_cluster[rec_id] = key[find(node_of[t])]
+        for rec_id, cid, t in redo:
+            if key[find(node_of[t])] != cid:
+                rekeyed[rec_id] = key[find(node_of[t])]
+                old_ids.add(cid)
+        for cid, r in joined.items():
+            if key[r] != cid:
+                old_ids.add(cid)
+                for rec_id in whole[cid]:
+                    rekeyed[rec_id] = key[r]
+    return new_cluster, rekeyed, old_ids
+
+
+def _candidates(session: Session, new: pd.DataFrame, old_changed: pd.DataFrame, similarity: float,
+                changed: set[str]) -> list[tuple[str, str, str, str]]:
+    """``_recluster``'s candidates: the stored members of the changed recommendations' clusters, and the
+    stored texts of their countries whose length may reach ``similarity`` with a new text (a temporary table
+    of length windows joined on the coverage index: the rest of the country is never read)."""
+    table = Coverage.__table__  # type: ignore[attr-defined]
+    cols = [table.c.recommendation_id, table.c.country, table.c.cluster_id, table.c.norm_text]
+    out: list[tuple] = []
+    hit = sorted(set(old_changed["cluster_id"]))
+    places = sorted(set(old_changed["country"]))
+    for start in range(0, len(hit), CHUNK):
+        out += fetch(session, select(*cols).where(table.c.country.in_(places),
+                                                  table.c.cluster_id.in_(hit[start:start + CHUNK])))
+    windows = _merged(sorted((c, *_length_bounds(len(t), similarity))
+                             for c, t in zip(new["country"], new["norm_text"])))
+    if windows:
+        conn = session.connection()
+        conn.execute(text("CREATE TEMPORARY TABLE tmp_length_window (country VARCHAR(3), lo INTEGER, hi INTEGER)"))
+        try:
+            _executemany(conn, "INSERT INTO tmp_length_window (country, lo, hi) VALUES ({p}, {p}, {p})", windows)
+            # disjoint windows: each row comes once; CROSS JOIN: SQLite loops over the windows, ix_coverage_length
+            out += conn.execute(text(
+                "SELECT c.recommendation_id, c.country, c.cluster_id, c.norm_text FROM tmp_length_window w "
+                "CROSS JOIN coverage c WHERE c.country = w.country AND length(c.norm_text) BETWEEN w.lo AND w.hi")).all()
+        finally:
+            conn.execute(text("DROP TABLE tmp_length_window"))
+    seen: set[str] = set()
+    rows = []
+    for r in out:
+        if r[0] not in changed and r[0] not in seen:
+            seen.add(r[0])
+            rows.append(tuple(r))
+    return rows
+
+
+def _merged(windows: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Sorted (country, lo, hi) windows with overlapping or adjacent ones of a country joined."""
+    out: list[list] = []
+    for c, lo, hi in windows:
+        if out and out[-1][0] == c and lo <= out[-1][2] + 1:
+            out[-1][2] = max(out[-1][2], hi)
+        else:
+            out.append([c, lo, hi])
+    return [tuple(w) for w in out]
+
+
+def _executemany(conn, sql: str, rows: list[tuple]) -> None:
+    """One statement for many rows of positional parameters, straight to the driver (``{p}``: its placeholder)."""
+    if rows:
+        conn.exec_driver_sql(sql.format(p="?" if conn.dialect.paramstyle == "qmark" else "%s"), rows)
 
 
 def bump_version(session: Session) -> int:
@@ -130,51 +405,169 @@ def store_version(session: Session) -> int:
     return session.execute(select(StoreVersion.version).where(StoreVersion.id == 1)).scalar() or 0
 
 
-def _write(session: Session, p: Profiles, best: pd.DataFrame, similarity: float) -> int:
-    """Coverage rows and dimension rows of the profiled recommendations (each has one state)."""
-    placed = p.places.drop_duplicates("row")
+COVERAGE_COLUMNS = ["recommendation_id", "country", "response", "action_category", "cluster_id", "norm_text",
+                    "covered_by", "cf_links", "donor_links", "best_cf_link_id", "best_cf_score", "best_donor_link_id",
+                    "best_donor_score"]
+DIMENSION_COLUMNS = ["recommendation_id", "country", "dimension", "code", "share"]
+
+
+def _placed(p: Profiles) -> pd.DataFrame:
+    """(row, iso3) of the profiled recommendations that have a state (one each)."""
+    return p.places.drop_duplicates("row")[["row", "iso3"]].reset_index(drop=True)
+
+
+def _rows(p: Profiles, best: pd.DataFrame, similarity: float, cluster: Optional[dict[str, str]] = None,
+          norms: Optional[list[str]] = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Coverage rows (``COVERAGE_COLUMNS``) and dimension rows (``DIMENSION_COLUMNS``) of the profiled
+    recommendations that have a state; clusters computed per country unless ``cluster`` gives them."""
+    placed = _placed(p)
     rows = placed["row"].to_numpy(dtype=np.int64)
-    if not len(rows):
-        return 0
     ids, country = p.item_id[rows], placed["iso3"].to_numpy(dtype=object)
-    b = best.reindex(ids)
-    cf, donor = b["cf_link_id"].notna().to_numpy(), b["activity_link_id"].notna().to_numpy()
-    covered = np.where(cf & donor, "both", np.where(cf, "cf", np.where(donor, "donor", "none")))
-    nullable = lambda col: [None if pd.isna(v) else v for v in b[col].tolist()]  # noqa: E731
-    response = np.array([r or "pending" for r in p.response[rows]], dtype=object)
-    cluster = _clusters(country, [p.text[r] or "" for r in rows], similarity)
-    insert_columns(session, Coverage, {
-        "recommendation_id": ids, "country": country, "response": response,
-        "action_category": p.action_category[rows], "cluster_id": cluster, "covered_by": covered,
-        "cf_links": b["cf_links"].fillna(0).astype(np.int64), "donor_links": b["activity_links"].fillna(0).astype(np.int64),
-        "best_cf_link_id": [None if v is None else int(v) for v in nullable("cf_link_id")],
-        "best_cf_score": nullable("cf_score"),
-        "best_donor_link_id": [None if v is None else int(v) for v in nullable("activity_link_id")],
-        "best_donor_score": nullable("activity_score")})
+    if norms is None:
+        norms = [normalise(p.text[r] or "") for r in rows]
+    if cluster is None:
+        by_country: dict[str, dict[str, str]] = defaultdict(dict)
+        for i, c, t in zip(ids, country, norms):
+            by_country[c][i] = t
+        cluster = {}
+        for c, part in by_country.items():
+            cluster.update(clusters_of_norms(c, part, similarity))
+    action = p.action_category[rows] if p.action_category is not None else np.full(len(rows), None, dtype=object)
+    response = p.response[rows] if p.response is not None else np.full(len(rows), None, dtype=object)
+    cov = pd.DataFrame({"recommendation_id": ids, "country": country,
+                        "response": np.array([r or "pending" for r in response], dtype=object),
+                        "action_category": np.asarray(action, dtype=object),
+                        "cluster_id": np.array([cluster[i] for i in ids], dtype=object),
+                        "norm_text": np.array(norms, dtype=object)})
+    for col, values in _link_columns(best, ids).items():
+        cov[col] = values
     dims = [_dimension(p, rows, dimension, vocabulary) for dimension, vocabulary in DIMENSION_VOCABULARY.items()]
-    actions = [(r, str(a), 1.0) for r, a in zip(rows, p.action_category[rows]) if a]
+    actions = [(r, str(a), 1.0) for r, a in zip(rows, action) if a]
     dims.append(_with_none(pd.DataFrame(actions, columns=["row", "code", "share"]), rows).assign(dimension="action"))
     d = pd.concat(dims, ignore_index=True)
     position = np.full(len(p), -1, dtype=np.int64)
     position[rows] = np.arange(len(rows))
     where = position[d["row"].to_numpy(dtype=np.int64)]
-    insert_columns(session, RecDimension, {"recommendation_id": ids[where], "country": country[where],
-                                           "dimension": d["dimension"], "code": d["code"], "share": d["share"]})
-    insert_columns(session, GapCell, _gap_cells(country, response, covered, cluster, where,
-                                                d["dimension"].to_numpy(dtype=object), d["code"].to_numpy(dtype=object)))
-    return len(rows)
+    dims = pd.DataFrame({"recommendation_id": ids[where], "country": country[where],
+                         "dimension": d["dimension"].to_numpy(dtype=object), "code": d["code"].to_numpy(dtype=object),
+                         "share": d["share"].to_numpy(dtype=float)})
+    return cov, dims
 
 
-def _clusters(country: np.ndarray, texts: list[str], similarity: float) -> np.ndarray:
-    """Cluster id of each recommendation (``clusters``, per country)."""
-    by_country: dict[str, dict[int, str]] = defaultdict(dict)
-    for k, (c, text) in enumerate(zip(country, texts)):
-        by_country[c][k] = text
-    out = np.empty(len(texts), dtype=object)
-    for c, part in by_country.items():
-        for k, key in clusters(c, part, similarity).items():
-            out[k] = key
-    return out
+def _link_columns(best: pd.DataFrame, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Coverage columns that follow from links, for the recommendations ``ids`` (``_best_links``; None when absent)."""
+    b = best.reindex(ids)
+    cf, donor = b["cf_link_id"].notna().to_numpy(), b["activity_link_id"].notna().to_numpy()
+    nullable = lambda col, cast: np.array([None if pd.isna(v) else cast(v) for v in b[col].tolist()],  # noqa: E731
+                                          dtype=object)
+    return {"covered_by": np.where(cf & donor, "both", np.where(cf, "cf", np.where(donor, "donor", "none"))).astype(object),
+            "cf_links": b["cf_links"].fillna(0).to_numpy(dtype=np.int64),
+            "donor_links": b["activity_links"].fillna(0).to_numpy(dtype=np.int64),
+            "best_cf_link_id": nullable("cf_link_id", int), "best_cf_score": nullable("cf_score", float),
+            "best_donor_link_id": nullable("activity_link_id", int),
+            "best_donor_score": nullable("activity_score", float)}
+
+
+def _gap_frame(cov: pd.DataFrame, dims: pd.DataFrame) -> dict[str, np.ndarray]:
+    """gap_cell columns of the recommendations ``cov`` and their dimension rows ``dims``."""
+    if not len(cov):
+        return {c: [] for c in GAP_KEY + GAP_COUNTS}
+    position = pd.Index(cov["recommendation_id"]).get_indexer(dims["recommendation_id"])
+    return _gap_cells(cov["country"].to_numpy(dtype=object), cov["response"].to_numpy(dtype=object),
+                      cov["covered_by"].to_numpy(dtype=object), cov["cluster_id"].to_numpy(dtype=object),
+                      position.astype(np.int64), dims["dimension"].to_numpy(dtype=object),
+                      dims["code"].to_numpy(dtype=object))
+
+
+def _coverage_frame(session: Session, *, ids: Optional[list[str]] = None, countries: Optional[list[str]] = None,
+                    clusters: Optional[set[str]] = None, columns: Optional[list[str]] = None) -> pd.DataFrame:
+    """Stored coverage rows (``columns``, default all) of ``ids``, or of ``countries`` (and ``clusters``)."""
+    columns = columns or COVERAGE_COLUMNS
+    table = Coverage.__table__  # type: ignore[attr-defined]
+    stmt = select(*[table.c[c] for c in columns])
+    out: list[tuple] = []
+    if ids is not None:
+        for start in range(0, len(ids), CHUNK):
+            out += fetch(session, stmt.where(table.c.recommendation_id.in_(ids[start:start + CHUNK])))
+    elif countries:
+        stmt = stmt.where(table.c.country.in_(countries))
+        if clusters is None:
+            out = fetch(session, stmt)
+        else:
+            wanted = sorted(clusters)
+            for start in range(0, len(wanted), CHUNK):
+                out += fetch(session, stmt.where(table.c.cluster_id.in_(wanted[start:start + CHUNK])))
+    return pd.DataFrame(out, columns=columns).astype(object)
+
+
+def _dimension_frame(session: Session, ids: list[str]) -> pd.DataFrame:
+    """Stored dimension rows of the recommendations ``ids``.  rec_dimension has no index on recommendation_id
+    (it would cost a full rebuild more than it saves): one sequential scan per 5,000 ids."""
+    table = RecDimension.__table__  # type: ignore[attr-defined]
+    stmt = select(*[table.c[c] for c in DIMENSION_COLUMNS])
+    out: list[tuple] = []
+    for start in range(0, len(ids), CHUNK):
+        out += fetch(session, stmt.where(table.c.recommendation_id.in_(ids[start:start + CHUNK])))
+    return pd.DataFrame(out, columns=DIMENSION_COLUMNS)
+
+
+GAP_KEY = ["country", "dimension", "code", "response"]
+GAP_COUNTS = ["recommendations", "clusters", "covered_cf", "covered_donor", "covered_both", "uncovered",
+              "clusters_cf", "clusters_donor", "clusters_both", "uncovered_clusters"]
+
+
+def _gap_table(cells: dict) -> pd.DataFrame:
+    if not len(cells["country"]):
+        return pd.DataFrame(columns=GAP_KEY + GAP_COUNTS).set_index(GAP_KEY)
+    return pd.DataFrame({c: cells[c] for c in GAP_KEY + GAP_COUNTS}).set_index(GAP_KEY)
+
+
+def _stored_cells(session: Session, keys: list[tuple]) -> list[tuple]:
+    """(id, key columns, count columns) of the stored gap cells with these (country, dimension, code, response)
+    keys, through a temporary table joined on the cell index (a long IN list of row values is not indexed)."""
+    conn = session.connection()
+    conn.execute(text("CREATE TEMPORARY TABLE tmp_gap_key (country VARCHAR(3), dimension VARCHAR(10), "
+                      "code VARCHAR(200), response VARCHAR(20))"))
+    try:
+        _executemany(conn, "INSERT INTO tmp_gap_key (country, dimension, code, response) VALUES ({p}, {p}, {p}, {p})",
+                     [tuple(k) for k in keys])
+        cols = ", ".join(f"g.{c}" for c in ["id"] + GAP_KEY + GAP_COUNTS)
+        # CROSS JOIN: SQLite loops over the few keys and looks each up in ix_gap_cell_country
+        return conn.execute(text(
+            f"SELECT {cols} FROM tmp_gap_key k CROSS JOIN gap_cell g WHERE g.country = k.country "
+            "AND g.dimension = k.dimension AND g.response = k.response AND g.code = k.code")).all()
+    finally:
+        conn.execute(text("DROP TABLE tmp_gap_key"))
+
+
+def _apply_gap_delta(session: Session, before: dict, after: dict) -> int:
+    """Add (after - before) to the stored gap cells; cells left with no recommendation are removed, new ones
+    inserted.  Returns the number of cells changed."""
+    delta = _gap_table(after).sub(_gap_table(before), fill_value=0).fillna(0).astype(np.int64)
+    delta = delta[(delta != 0).any(axis=1)]
+    if delta.empty:
+        return 0
+    stored = _stored_cells(session, list(delta.index))
+    stored_t = pd.DataFrame(stored, columns=["id"] + GAP_KEY + GAP_COUNTS).set_index(GAP_KEY)
+    new = delta.add(stored_t[GAP_COUNTS].astype(np.int64), fill_value=0).reindex(delta.index).astype(np.int64)
+    if (new.to_numpy() < 0).any():
+        raise RuntimeError("gap cell counts would fall below zero: the stored cells are out of step with coverage; "
+                           "run `upr-align match --full`")
+    ids = stored_t["id"].reindex(delta.index)
+    empty = (new["recommendations"] == 0).to_numpy()
+    known = ids.notna().to_numpy()
+    gone = [int(i) for i in ids[empty & known]]
+    for start in range(0, len(gone), CHUNK):
+        session.execute(delete(GapCell).where(GapCell.id.in_(gone[start:start + CHUNK])))
+    keep = ~empty & known
+    if keep.any():
+        counts = new[keep].to_numpy(dtype=np.int64).tolist()
+        _executemany(session.connection(),
+                     f"UPDATE gap_cell SET {', '.join(f'{c} = {{p}}' for c in GAP_COUNTS)} WHERE id = {{p}}",
+                     [(*row, int(i)) for row, i in zip(counts, ids[keep])])
+    fresh = new[~empty & ~known].reset_index()
+    insert_columns(session, GapCell, {c: fresh[c].tolist() for c in GAP_KEY + GAP_COUNTS})
+    return len(delta)
 
 
 COVERED = ("cf", "donor", "both", "none")
@@ -225,17 +618,22 @@ def _dimension(p: Profiles, rows: np.ndarray, dimension: str, vocabulary: str) -
 
 def _with_none(d: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
     missing = np.setdiff1d(rows, d["row"].to_numpy(dtype=np.int64))
-    return pd.concat([d, pd.DataFrame({"row": missing, "code": NONE_CODE, "share": 1.0})], ignore_index=True)
+    none = pd.DataFrame({"row": missing, "code": NONE_CODE, "share": 1.0})
+    return pd.concat([d, none], ignore_index=True) if len(d) else none
 
 
-def _best_links(session: Session, countries: list[str]) -> pd.DataFrame:
-    """Per recommendation: best link id, its score and the number of links, per item type (rejected ones left out).
-
-    Columns ``{cf,activity}_link_id``, ``_score``, ``_links``, indexed by recommendation id.
-    """
-    links = pd.DataFrame(fetch(session, select(Link.recommendation_id, Link.item_type, Link.id, Link.score)
-                               .where(Link.country.in_(countries), Link.status != "rejected")),
-                         columns=["recommendation_id", "item_type", "id", "score"])
+def _best_links(session: Session, *, countries: Optional[list[str]] = None,
+                ids: Optional[list[str]] = None) -> pd.DataFrame:
+    """Per recommendation (of ``countries``, or ``ids``): best link id, its score and the number of links, per
+    item type (rejected ones left out).  Columns ``{cf,activity}_link_id``, ``_score``, ``_links``, indexed by
+    recommendation id."""
+    stmt = select(Link.recommendation_id, Link.item_type, Link.id, Link.score).where(Link.status != "rejected")
+    if ids is not None:
+        rows = [r for start in range(0, len(ids), CHUNK)
+                for r in fetch(session, stmt.where(Link.recommendation_id.in_(ids[start:start + CHUNK])))]
+    else:
+        rows = fetch(session, stmt.where(Link.country.in_(countries or [])))
+    links = pd.DataFrame(rows, columns=["recommendation_id", "item_type", "id", "score"])
     out = pd.DataFrame(index=pd.Index([], name="recommendation_id"))
     links = links.sort_values(["recommendation_id", "item_type", "score", "id"], ascending=[True, True, False, True])
     for item_type, prefix in (("cf_item", "cf"), ("activity", "activity")):

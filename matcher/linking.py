@@ -137,13 +137,16 @@ def match_store(engine: Engine, *, country: Optional[str] = None, full: bool = F
         proposals = _score_countries(recs, items, countries, dirty, spec, space, s, summary, progress, rescore_all)
         steps.done("block_score")
 
-        _write_links(session, proposals, countries, dirty, summary, rescore_all=rescore_all)
+        relinked = _write_links(session, proposals, countries, dirty, summary, rescore_all=rescore_all)
         _save_state(session, fingerprints, dirty, recs, items, country)
         steps.done("write")
 
-        # the profiles hold every recommendation of the countries when the run covered them whole
-        coverage.materialise(session, countries, recs=recs if rescore_all else None)
-        funding.materialise(session, countries)
+        if rescore_all:  # the profiles hold every recommendation of the countries: rebuild them whole
+            coverage.materialise(session, countries, recs=recs)
+            funding.materialise(session, countries)
+        else:  # only what changed, and funding only where links, labels or money changed
+            coverage.refresh(session, changed=dirty["recommendation"], relinked=set(relinked), recs=recs)
+            funding.materialise(session, _funding_countries(session, dirty, relinked, items))
         summary.links_total = session.execute(select(func.count()).select_from(Link)
                                               .where(Link.status != "rejected")).scalar_one()
         session.commit()
@@ -233,6 +236,23 @@ def _load_scope(session: Session, s: Settings, dirty: dict[str, set[str]], count
     return recs, items, rec_countries | item_countries
 
 
+def _funding_countries(session: Session, dirty: dict[str, set[str]], relinked: dict[str, str],
+                       items: Profiles) -> set[str]:
+    """Countries whose funding cells may have changed in an incremental run: where links were added, rescored
+    or removed, where a changed recommendation has links (its themes and targets may have changed), and
+    where a changed item reaches (its money may have changed)."""
+    out = set(relinked.values())
+    recs = sorted(dirty.get("recommendation", ()))
+    for start in range(0, len(recs), 5000):
+        out |= set(session.execute(select(Link.country).distinct().where(
+            Link.recommendation_id.in_(recs[start:start + 5000]))).scalars())
+    changed_items = {(t, i) for t in ITEM_TYPES for i in dirty.get(t, ())}
+    if changed_items and len(items):
+        rows = [k for k, key in enumerate(zip(items.item_type, items.item_id)) if key in changed_items]
+        out |= set(items.places.loc[items.places["row"].isin(rows), "iso3"])
+    return out
+
+
 def _union(a: Profiles, b: Profiles) -> Profiles:
     """The profiles of a and b, each item once, ordered by item type then id."""
     both = Profiles.concat([a, b])
@@ -318,10 +338,14 @@ def _proposals(recs: Profiles, items: Profiles, kept: list, spec, space: scoring
 
 
 def _write_links(session: Session, proposals: dict, countries: set[str], dirty: dict[str, set[str]],
-                 summary: MatchSummary, rescore_all: bool) -> None:
-    """Insert new links, update rescored ones, remove auto links no longer proposed; never touch a decision."""
+                 summary: MatchSummary, rescore_all: bool) -> dict[str, str]:
+    """Insert new links, update rescored ones, remove auto links no longer proposed; never touch a decision.
+
+    Returns {recommendation id: country} of the recommendations whose links were inserted, updated or removed.
+    """
     now = datetime.now(timezone.utc)
     inserts, updates, removes = [], [], []
+    relinked: dict[str, str] = {}
     for c in sorted(countries):
         existing = session.execute(select(Link.id, Link.recommendation_id, Link.item_type, Link.item_id, Link.status)
                                    .where(Link.country == c)).all()
@@ -338,6 +362,7 @@ def _write_links(session: Session, proposals: dict, countries: set[str], dirty: 
                 continue  # a rejected pair never comes back, whatever its new score
             if key in kept:
                 sc, rule, comps = kept[key]
+                relinked[rec_id] = c
                 updates.append({"id": link_id, "score": sc, "rule": rule, "components": comps,
                                 "explanation": scoring.explain(comps, item_type, sc),
                                 "matcher_version": MATCHER_VERSION, "updated_at": now})
@@ -345,11 +370,13 @@ def _write_links(session: Session, proposals: dict, countries: set[str], dirty: 
             elif status == "confirmed":
                 summary.reviewed_kept += 1  # a person confirmed it: it stays even if the score fell
             else:
+                relinked[rec_id] = c
                 removes.append(link_id)
         for key, (sc, rule, comps) in kept.items():
             if key in seen:
                 continue
             rec_id, item_type, item_id = key
+            relinked[rec_id] = c
             inserts.append({"recommendation_id": rec_id, "item_type": item_type, "item_id": item_id, "country": c,
                             "score": sc, "rule": rule, "components": comps,
                             "explanation": scoring.explain(comps, item_type, sc), "status": "auto",
@@ -362,6 +389,7 @@ def _write_links(session: Session, proposals: dict, countries: set[str], dirty: 
     for start in range(0, len(inserts), 5000):
         _insert_many(session, Link, inserts[start:start + 5000])
     summary.links_created = len(inserts)
+    return relinked
 
 
 def _save_state(session: Session, fingerprints: dict, dirty: dict[str, set[str]], recs: Profiles, items: Profiles,
@@ -395,7 +423,8 @@ def _save_state(session: Session, fingerprints: dict, dirty: dict[str, set[str]]
 def review_link(session: Session, link_id: int, *, decision: str, reviewer: str, reason: Optional[str] = None) -> Link:
     """Confirm or reject a link (``decision`` "confirmed" | "rejected"); the matcher never overrides it.
 
-    Coverage and funding of the link's country are rebuilt at once, so views show the decision.
+    The recommendation's coverage and the gap and funding cells of the link's country are updated at once,
+    so views show the decision.
     """
     from . import coverage, funding
 
@@ -412,7 +441,7 @@ def review_link(session: Session, link_id: int, *, decision: str, reviewer: str,
     link.reviewed_at = datetime.now(timezone.utc)
     session.add(link)
     session.flush()
-    coverage.materialise(session, {link.country})
+    coverage.refresh(session, changed=(), relinked={link.recommendation_id})
     funding.materialise(session, {link.country})
     session.commit()
     session.refresh(link)

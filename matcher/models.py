@@ -15,7 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Column, Index, Numeric
+from sqlalchemy import JSON, Column, Index, Numeric, Text, text
 from sqlmodel import Field, SQLModel
 
 
@@ -353,12 +353,18 @@ class Coverage(SQLModel, table=True):
     """Materialised coverage of one recommendation (rebuilt per country after matching)."""
 
     __tablename__ = "coverage"
-    __table_args__ = (Index("ix_coverage_country", "country", "response"),)
+    __table_args__ = (Index("ix_coverage_country", "country", "response"),
+                      Index("ix_coverage_cluster", "country", "cluster_id"),
+                      # texts of a country by length: the candidates an incremental match compares a new text with
+                      Index("ix_coverage_length", "country", text("length(norm_text)")))
     recommendation_id: str = Field(primary_key=True, max_length=64)
     country: str = Field(max_length=3)
     response: str = Field(max_length=20)
     action_category: Optional[int] = None
     cluster_id: str = Field(max_length=64, description="Recommendations with the same normalised text in one country share it.")
+    norm_text: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True),
+                                     description="The text normalised for clustering (coverage.normalise): lets an "
+                                     "incremental match cluster new texts without re-reading the country.")
     covered_by: str = Field(max_length=10, description="cf | donor | both | none")
     cf_links: int = 0
     donor_links: int = 0

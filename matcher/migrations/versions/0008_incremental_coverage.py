@@ -1,0 +1,33 @@
+"""incremental coverage: each recommendation's normalised text and an index on its cluster (issue #5)
+
+``coverage.norm_text`` lets an incremental match cluster new recommendations against the stored texts
+of their country without re-reading and re-normalising every recommendation; ``ix_coverage_length``
+(an expression index on the text's length) finds the stored texts long enough to be similar to a new
+one, and ``ix_coverage_cluster`` the members of the clusters a change touches.
+
+Revision ID: 0008
+Revises: 0007
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("coverage", schema=None) as b:
+        b.add_column(sa.Column("norm_text", sa.Text(), nullable=True))
+        b.create_index("ix_coverage_cluster", ["country", "cluster_id"], unique=False)
+    op.create_index("ix_coverage_length", "coverage", ["country", sa.text("length(norm_text)")], unique=False)
+    # coverage rows without norm_text are rebuilt by the next `upr-align match` (a full one)
+    op.execute("DELETE FROM match_state")
+
+
+def downgrade() -> None:
+    op.drop_index("ix_coverage_length", table_name="coverage")
+    with op.batch_alter_table("coverage", schema=None) as b:
+        b.drop_index("ix_coverage_cluster")
+        b.drop_column("norm_text")

@@ -1,0 +1,143 @@
+"""Incremental materialisation (issue #5): after new, changed and reviewed recommendations the coverage,
+dimension, gap and funding tables are exactly what a rebuild of the countries gives -- on both backends --
+and the incremental re-clustering equals clustering the country from scratch (hypothesis)."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+from sqlmodel import Session
+
+from matcher import coverage, funding, import_file
+from matcher.linking import list_links, match_store, review_link
+from matcher.models import Coverage, FundingCell, GapCell, RecDimension, Recommendation
+
+WORDS = ["ratify", "the", "convention", "against", "torture", "protect", "women", "children", "abolish", "death",
+         "penalty", "ensure", "access", "to", "justice"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(old=st.lists(st.lists(st.sampled_from(WORDS), min_size=1, max_size=5), min_size=1, max_size=14),
+       changes=st.lists(st.tuples(st.integers(0, 40), st.lists(st.sampled_from(WORDS), min_size=1, max_size=5)),
+                        max_size=6),
+       similarity=st.sampled_from([60, 75, 90, 100]))
+def test_reclustering_equals_clustering_from_scratch(old, changes, similarity):
+    """Stored clusters, then some recommendations change text (index < len(old)) or arrive (index >= len(old)):
+    merges, splits and re-keyed clusters all come out as a full clustering of the new texts."""
+    texts = {f"r{k}": coverage.normalise(" ".join(w)) for k, w in enumerate(old)}
+    stored = coverage.clusters_of_norms("KEN", texts, similarity)
+    now = dict(texts)
+    changed = {}
+    for k, words in changes:
+        rec_id = f"r{k}" if k < len(old) else f"n{k}"
+        changed[rec_id] = now[rec_id] = coverage.normalise(" ".join(words))
+    new = pd.DataFrame({"recommendation_id": list(changed), "country": "KEN", "norm_text": list(changed.values())})
+    old_changed = pd.DataFrame({"recommendation_id": [i for i in changed if i in stored], "country": "KEN",
+                                "cluster_id": [stored[i] for i in changed if i in stored]})
+    hit = {stored[i] for i in changed if i in stored}
+    existing = [(i, "KEN", stored[i], texts[i]) for i in texts if i not in changed]
+    bounds = [coverage._length_bounds(len(t), similarity) for t in changed.values()]
+    # what the store is asked for: the changed ones' clusters, and texts of a length that may be similar
+    candidates = [r for r in existing if r[2] in hit or any(lo <= len(r[3]) <= hi for lo, hi in bounds)]
+    members_of = lambda country, ids: [(i, cid, t) for i, _, cid, t in existing if cid in ids]  # noqa: E731
+    new_cluster, rekeyed, old_ids = coverage._recluster(new, old_changed, candidates, members_of, similarity)
+    got = {i: rekeyed.get(i, stored[i]) for i, *_ in existing} | new_cluster
+    assert got == coverage.clusters_of_norms("KEN", now, similarity)
+    assert not set(rekeyed) & set(changed)
+    assert {stored[i] for i in rekeyed} <= old_ids
+
+
+@settings(max_examples=500, deadline=None)
+@given(a=st.lists(st.sampled_from(WORDS + ["a", "of", "human rights"]), min_size=1, max_size=12),
+       b=st.lists(st.sampled_from(WORDS + ["a", "of", "human rights"]), min_size=1, max_size=12),
+       similarity=st.integers(50, 100))
+def test_length_bounds_never_skip_a_similar_text(a, b, similarity):
+    from rapidfuzz import fuzz
+
+    x, y = coverage.normalise(" ".join(a)), coverage.normalise(" ".join(b))
+    if fuzz.token_sort_ratio(x, y) >= similarity:
+        lo, hi = coverage._length_bounds(len(x), similarity)
+        assert lo <= len(y) <= hi
+
+
+def _views(session: Session) -> dict:
+    """The materialised tables as comparable sets (ids of generated rows left out)."""
+    q = lambda *cols: sorted(tuple(None if v is None else (round(float(v), 6) if isinstance(v, (float, Decimal))  # noqa: E731
+                                                           else v) for v in r) for r in session.execute(select(*cols)))
+    c = Coverage
+    return {"coverage": q(c.recommendation_id, c.country, c.response, c.action_category, c.cluster_id, c.norm_text,
+                          c.covered_by, c.cf_links, c.donor_links, c.best_cf_link_id, c.best_cf_score,
+                          c.best_donor_link_id, c.best_donor_score),
+            "rec_dimension": q(RecDimension.recommendation_id, RecDimension.country, RecDimension.dimension,
+                               RecDimension.code, RecDimension.share),
+            "gap_cell": q(*[GapCell.__table__.c[k] for k in coverage.GAP_KEY + coverage.GAP_COUNTS]),
+            "funding_cell": q(*[col for col in FundingCell.__table__.c if col.name != "id"])}
+
+
+def _rebuilt(engine) -> dict:
+    with Session(engine) as session:
+        countries = set(session.execute(select(Recommendation.state_under_review).distinct()).scalars()) - {None}
+        coverage.materialise(session, countries)
+        funding.materialise(session, countries)
+        views = _views(session)
+        session.rollback()
+    return views
+
+
+def _assert_same_as_rebuild(engine) -> None:
+    with Session(engine) as session:
+        incremental = _views(session)
+    rebuilt = _rebuilt(engine)
+    for table in incremental:
+        assert incremental[table] == rebuilt[table], table
+
+
+def test_incremental_views_equal_a_rebuild(kenya, tmp_path, monkeypatch):
+    from matcher import settings as settings_mod
+
+    monkeypatch.setenv("UPR_ALIGN_LINK_THRESHOLD", "0.05")  # the test slice has few items: accept weak links
+    monkeypatch.setenv("UPR_ALIGN_CLUSTER_SIMILARITY", "90")
+    settings_mod.get_settings.cache_clear()
+    match_store(kenya)
+    _assert_same_as_rebuild(kenya)
+    with Session(kenya) as session:
+        linked = [r for r in session.execute(select(Recommendation.text).join(
+            Coverage, Coverage.recommendation_id == Recommendation.id).where(Coverage.covered_by != "none")
+            .order_by(Recommendation.id)).scalars()]
+    near = linked[0].rstrip(".") + " without delay."  # near-identical to a stored, linked text: joins its cluster
+    rows = [("1", near, "accepted"), ("2", linked[1], "noted"),  # an exact copy, another response
+            ("3", "Strengthen shelters and legal aid for women victims of domestic violence and trafficking "
+                  "in persons", "accepted"),
+            ("4", "Ensure that every child is registered at birth", "accepted")]
+
+    def load(rows, name):
+        f = tmp_path / name
+        f.write_text("state_under_review,document_symbol,paragraph,text,response\n" + "".join(
+            f'Kenya,A/HRC/TEST/1,{p},"{t}",{r}\n' for p, t, r in rows), encoding="utf-8")
+        assert import_file(kenya, f, kind="upr").ok
+
+    load(rows, "new.csv")
+    s = match_store(kenya)
+    assert not s.full and s.recommendations == 4 and s.links_created > 0
+    _assert_same_as_rebuild(kenya)
+
+    # the near-identical text changes to something else (its cluster splits off again), another
+    # recommendation changes its response
+    load([("1", "Abolish the death penalty for all crimes", "accepted"), rows[1], rows[2][:2] + ("noted",), rows[3]],
+         "changed.csv")
+    s = match_store(kenya)
+    assert not s.full and s.recommendations == 2
+    _assert_same_as_rebuild(kenya)
+
+    with Session(kenya) as session:
+        links, _ = list_links(session, limit=3)
+        first, second = links[0].id, links[1].id
+        review_link(session, first, decision="rejected", reviewer="tester", reason="not about this")
+        review_link(session, second, decision="confirmed", reviewer="tester")
+    _assert_same_as_rebuild(kenya)
+    with Session(kenya) as session:
+        review_link(session, first, decision="auto", reviewer="tester")
+    _assert_same_as_rebuild(kenya)
