@@ -146,8 +146,8 @@ def classify_store(session_factory_or_engine, *, item_types: Iterable[str] = ITE
     classified by ``workers`` forked processes (default ``settings.classify_workers``) while this
     process reads the next pages and writes the finished ones; the labels are the same whatever the
     number of workers.  ``full`` reclassifies everything; ``ids`` ({item type: ids}) looks at those
-    items only (the linker passes the items that changed).  Labels of items that left the store are
-    removed.  Returns ``{"considered", "classified", "unchanged", "removed", "labels", "seconds"}``.
+    items only (the linker passes the items that changed).  A pass over every item also removes the labels
+    of items that left the store.  Returns ``{"considered", "classified", "unchanged", "removed", "labels", "seconds"}``.
     """
     from .classify import classify_texts
     from .parallel import ordered_map
@@ -203,7 +203,8 @@ def classify_store(session_factory_or_engine, *, item_types: Iterable[str] = ITE
                 counts["labels"] += sum(labels) + sum(labels_of[source] for _, source in copies)
             if progress:
                 progress(counts["considered"], total)
-        counts["removed"] += _remove_orphans(factory, item_type)
+        if ids is None:  # (the product never deletes items: orphans come from outside, a whole pass finds them)
+            counts["removed"] += _remove_orphans(factory, item_type)
     counts["seconds"] = round(time.perf_counter() - start, 3)
     return counts
 

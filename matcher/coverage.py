@@ -185,8 +185,7 @@ def refresh(session: Session, changed: Iterable[str], relinked: Iterable[str] = 
     # the old rows of every cluster involved, whole
     involved = set(old["cluster_id"]) | set(new_cluster.values()) | set(rekeyed.values()) | old_ids
     members = _coverage_frame(session, countries=scope, clusters=involved)
-    members = pd.concat([members, old[~old["recommendation_id"].isin(members["recommendation_id"])]],
-                        ignore_index=True)
+    members = _concat([members, old[~old["recommendation_id"].isin(members["recommendation_id"])]])
     member_dims = _dimension_frame(session, members["recommendation_id"].tolist())
     before = _gap_frame(members, member_dims)
 
@@ -202,8 +201,8 @@ def refresh(session: Session, changed: Iterable[str], relinked: Iterable[str] = 
             redo.loc[relinked_rows, col] = np.asarray(values, dtype=object)[relinked_rows]
         redo["cluster_id"] = [rekeyed.get(i, c) for i, c in zip(redo.index, redo["cluster_id"])]
     redo = redo.reset_index()
-    after_cov = pd.concat([members[~members["recommendation_id"].isin(touched)], redo, cov], ignore_index=True)
-    after_dims = pd.concat([member_dims[~member_dims["recommendation_id"].isin(changed)], dims], ignore_index=True)
+    after_cov = _concat([members[~members["recommendation_id"].isin(touched)], redo, cov])
+    after_dims = _concat([member_dims[~member_dims["recommendation_id"].isin(changed)], dims])
     after = _gap_frame(after_cov, after_dims)
 
     ids = sorted(touched)
@@ -212,7 +211,7 @@ def refresh(session: Session, changed: Iterable[str], relinked: Iterable[str] = 
     gone = sorted(set(old_changed["recommendation_id"]))  # new recommendations have no rows yet
     for start in range(0, len(gone), CHUNK):
         session.execute(delete(RecDimension).where(RecDimension.recommendation_id.in_(gone[start:start + CHUNK])))
-    written = pd.concat([redo, cov], ignore_index=True)
+    written = _concat([redo, cov])
     insert_columns(session, Coverage, {c: written[c].tolist() for c in COVERAGE_COLUMNS})
     insert_columns(session, RecDimension, {c: dims[c] for c in DIMENSION_COLUMNS})
     cells = _apply_gap_delta(session, before, after)
@@ -517,9 +516,15 @@ GAP_COUNTS = ["recommendations", "clusters", "covered_cf", "covered_donor", "cov
 
 
 def _gap_table(cells: dict) -> pd.DataFrame:
-    if not len(cells["country"]):
-        return pd.DataFrame(columns=GAP_KEY + GAP_COUNTS).set_index(GAP_KEY)
-    return pd.DataFrame({c: cells[c] for c in GAP_KEY + GAP_COUNTS}).set_index(GAP_KEY)
+    """Gap cell columns as a frame of integer counts indexed by ``GAP_KEY``."""
+    frame = pd.DataFrame({c: cells[c] for c in GAP_KEY + GAP_COUNTS}).astype({c: np.int64 for c in GAP_COUNTS})
+    return frame.set_index(GAP_KEY)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The frames' rows, one after the other (empty frames left out: they would change the column types)."""
+    kept = [f for f in frames if len(f)]
+    return pd.concat(kept, ignore_index=True) if kept else frames[0].iloc[0:0].reset_index(drop=True)
 
 
 def _stored_cells(session: Session, keys: list[tuple]) -> list[tuple]:
@@ -543,7 +548,7 @@ def _stored_cells(session: Session, keys: list[tuple]) -> list[tuple]:
 def _apply_gap_delta(session: Session, before: dict, after: dict) -> int:
     """Add (after - before) to the stored gap cells; cells left with no recommendation are removed, new ones
     inserted.  Returns the number of cells changed."""
-    delta = _gap_table(after).sub(_gap_table(before), fill_value=0).fillna(0).astype(np.int64)
+    delta = _gap_table(after).sub(_gap_table(before), fill_value=0).fillna(0).astype(np.int64)  # (a key on one side)
     delta = delta[(delta != 0).any(axis=1)]
     if delta.empty:
         return 0

@@ -36,7 +36,7 @@ from .bulk import insert_columns
 from .classification_store import current_model_version, settings_key
 from .loading import _insert_many
 from .models import Activity, CFItem, Link, MatchState, Recommendation
-from .profiles import LINKABLE_CF_LEVELS, Profiles, load_profiles
+from .profiles import LINKABLE_CF_LEVELS, Profiles, fetch, load_profiles
 from .settings import Settings, get_settings
 
 MATCHER_VERSION = "link-1"
@@ -86,17 +86,19 @@ def dirty_items(session: Session, s: Settings, full: bool) -> tuple[dict[str, se
     version and settings, and the linker's settings and version: when any of them changes, the item's
     pairs are rescored.
     """
-    context = "|".join([current_model_version(), settings_key(), link_settings_key(s), MATCHER_VERSION])
+    # the cluster similarity shapes the stored clusters that an incremental run builds on
+    context = "|".join([current_model_version(), settings_key(), link_settings_key(s), MATCHER_VERSION,
+                        f"cluster_similarity={s.cluster_similarity}"])
     stored = defaultdict(dict)
-    for item_type, item_id, fp in session.execute(select(MatchState.item_type, MatchState.item_id,
-                                                          MatchState.fingerprint)):
+    for item_type, item_id, fp in fetch(session, select(MatchState.item_type, MatchState.item_id,
+                                                         MatchState.fingerprint)):
         stored[item_type][item_id] = fp
     dirty, current = {}, {}
     for item_type, model in (("recommendation", Recommendation), ("cf_item", CFItem), ("activity", Activity)):
         stmt = select(model.id, model.content_hash)
         if item_type == "cf_item":
             stmt = stmt.where(CFItem.level.in_(LINKABLE_CF_LEVELS))
-        fps = {i: _fingerprint(h, context) for i, h in session.execute(stmt)}
+        fps = {i: _fingerprint(h, context) for i, h in fetch(session, stmt)}
         current[item_type] = fps
         old = stored.get(item_type, {})
         dirty[item_type] = set(fps) if full else {i for i, fp in fps.items() if old.get(i) != fp}
@@ -106,8 +108,9 @@ def dirty_items(session: Session, s: Settings, full: bool) -> tuple[dict[str, se
 def match_store(engine: Engine, *, country: Optional[str] = None, full: bool = False, classify: bool = True,
                 progress: Optional[Progress] = None) -> MatchSummary:
     """Classify what changed, then link recommendations to CF items and activities (see module doc)."""
-    from . import coverage, funding
+    from . import coverage, funding, lemma_cache
     from .classification_store import classify_store
+    from .model import Analyzer
 
     s = get_settings()
     summary = MatchSummary(full=full)
@@ -133,7 +136,9 @@ def match_store(engine: Engine, *, country: Optional[str] = None, full: bool = F
         spec = _specificity(session)
         steps.done("profiles")
 
-        space = scoring.text_space(recs.text + items.text)
+        analyzer = Analyzer()
+        space = scoring.lemma_space([analyzer.lemmas(t or "") for t in recs.text]
+                                    + lemma_cache.lemmas(session, items.text, rewrite=full))
         proposals = _score_countries(recs, items, countries, dirty, spec, space, s, summary, progress, rescore_all)
         steps.done("block_score")
 
@@ -141,8 +146,9 @@ def match_store(engine: Engine, *, country: Optional[str] = None, full: bool = F
         _save_state(session, fingerprints, dirty, recs, items, country)
         steps.done("write")
 
-        if rescore_all:  # the profiles hold every recommendation of the countries: rebuild them whole
-            coverage.materialise(session, countries, recs=recs)
+        everything = len(dirty["recommendation"]) >= len(fingerprints["recommendation"])
+        if rescore_all or everything:  # every recommendation of the countries changed: rebuild them whole
+            coverage.materialise(session, countries, recs=recs if rescore_all else None)
             funding.materialise(session, countries)
         else:  # only what changed, and funding only where links, labels or money changed
             coverage.refresh(session, changed=dirty["recommendation"], relinked=set(relinked), recs=recs)

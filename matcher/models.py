@@ -339,6 +339,14 @@ class LinkPublic(LinkBase):
     components: dict = {}
 
 
+class LemmaCache(SQLModel, table=True):
+    """Lemmas of an item text (``matcher.lemma_cache``), keyed by a hash of the analyser version and the text."""
+
+    __tablename__ = "lemma_cache"
+    key: str = Field(primary_key=True, max_length=40)
+    lemmas: str = Field(sa_column=Column(Text, nullable=False))
+
+
 class MatchState(SQLModel, table=True):
     """Fingerprint of what an item was last linked from (labels, countries, text): drives incremental matching."""
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .settings import Settings
-from .tfidf import TextSpace, shared_terms, text_similarity, text_space  # noqa: F401  (the text component)
+from .tfidf import TextSpace, lemma_space, shared_terms, text_similarity, text_space  # noqa: F401  (the text component)
 
 COMPONENTS = ("target", "theme", "goal", "text")
 _SIDE = {"recommendation": "the recommendation", "cf_item": "the CF item", "activity": "the activity"}

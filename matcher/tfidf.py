@@ -40,11 +40,16 @@ def text_space(texts: Iterable[str]) -> TextSpace:
     from .model import Analyzer
 
     analyzer = Analyzer()
+    return lemma_space(analyzer.lemmas(text) for text in texts)
+
+
+def lemma_space(documents: Iterable[list[str]]) -> TextSpace:
+    """``text_space`` of texts already lemmatised (``Analyzer.lemmas``), one row per list of lemmas."""
     ids: dict[str, int] = {}
     tokens: list[int] = []
     ends = [0]
-    for text in texts:
-        tokens += [ids.setdefault(w, len(ids)) for w in analyzer.lemmas(text)]
+    for lemmas in documents:
+        tokens += [ids.setdefault(w, len(ids)) for w in lemmas]
         ends.append(len(tokens))
     n_docs, n_lemmas = len(ends) - 1, len(ids)
     lemmas = list(ids)

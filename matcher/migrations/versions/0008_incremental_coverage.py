@@ -1,9 +1,11 @@
-"""incremental coverage: each recommendation's normalised text and an index on its cluster (issue #5)
+"""incremental matching: each recommendation's normalised text, indexes on its cluster and length, and a
+cache of item lemmas (issue #5)
 
 ``coverage.norm_text`` lets an incremental match cluster new recommendations against the stored texts
 of their country without re-reading and re-normalising every recommendation; ``ix_coverage_length``
 (an expression index on the text's length) finds the stored texts long enough to be similar to a new
-one, and ``ix_coverage_cluster`` the members of the clusters a change touches.
+one, and ``ix_coverage_cluster`` the members of the clusters a change touches.  ``lemma_cache`` keeps the
+lemmas of item texts for the text-similarity space (``matcher.lemma_cache``).
 
 Revision ID: 0008
 Revises: 0007
@@ -22,11 +24,16 @@ def upgrade() -> None:
         b.add_column(sa.Column("norm_text", sa.Text(), nullable=True))
         b.create_index("ix_coverage_cluster", ["country", "cluster_id"], unique=False)
     op.create_index("ix_coverage_length", "coverage", ["country", sa.text("length(norm_text)")], unique=False)
+    op.create_table("lemma_cache",
+                    sa.Column("key", sa.String(length=40), nullable=False),
+                    sa.Column("lemmas", sa.Text(), nullable=False),
+                    sa.PrimaryKeyConstraint("key"))
     # coverage rows without norm_text are rebuilt by the next `upr-align match` (a full one)
     op.execute("DELETE FROM match_state")
 
 
 def downgrade() -> None:
+    op.drop_table("lemma_cache")
     op.drop_index("ix_coverage_length", table_name="coverage")
     with op.batch_alter_table("coverage", schema=None) as b:
         b.drop_index("ix_coverage_cluster")
