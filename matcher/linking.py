@@ -148,7 +148,7 @@ def match_store(engine: Engine, *, country: Optional[str] = None, full: bool = F
 
         everything = len(dirty["recommendation"]) >= len(fingerprints["recommendation"])
         if rescore_all or everything:  # every recommendation of the countries changed: rebuild them whole
-            coverage.materialise(session, countries, recs=recs if rescore_all else None)
+            coverage.materialise(session, countries, recs=recs if rescore_all else None, bulk=full or everything)
             funding.materialise(session, countries)
         else:  # only what changed, and funding only where links, labels or money changed
             coverage.refresh(session, changed=dirty["recommendation"], relinked=set(relinked), recs=recs)
