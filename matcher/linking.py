@@ -124,6 +124,8 @@ def match_store(engine: Engine, *, country: Optional[str] = None, full: bool = F
         if country:
             dirty = {k: set(v) for k, v in dirty.items()}
         only = None if full else _to_classify(session, dirty)
+        if country and only is not None:  # a --country run classifies what it will match: that country's items
+            only = _in_country(session, only, country)
     if classify:
         done = classify_store(engine, ids=only,
                               progress=(lambda d, t: progress("classify", d, t)) if progress else None)
@@ -217,6 +219,18 @@ def _to_classify(session: Session, dirty: dict[str, set[str]]) -> dict[str, set[
                                                     Classification.item_id == model.id).exists()
         out[item_type] = set(dirty.get(item_type, ())) | set(session.execute(select(model.id).where(~seen)).scalars())
     return out
+
+
+def _in_country(session: Session, ids: dict[str, set[str]], country: str) -> dict[str, set[str]]:
+    """The ids of ``ids`` (per item type) that are recommendations of ``country`` or items reaching it."""
+    from .models import ItemCountry
+
+    there = {"recommendation": set(session.execute(select(Recommendation.id).where(
+        Recommendation.state_under_review == country)).scalars())}
+    for item_type in ITEM_TYPES:
+        there[item_type] = set(session.execute(select(ItemCountry.item_id).where(
+            ItemCountry.item_type == item_type, ItemCountry.iso3 == country)).scalars())
+    return {t: v & there.get(t, set()) for t, v in ids.items()}
 
 
 def _load_scope(session: Session, s: Settings, dirty: dict[str, set[str]], country: Optional[str],

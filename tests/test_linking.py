@@ -144,6 +144,19 @@ def test_country_run_rescores_that_country_only(kenya):
     assert s.countries == 1 and s.scored > 0 and s.links_created == 0 and s.links_removed == 0
 
 
+def test_country_run_classifies_that_country_only(kenya, tmp_path):
+    match_store(kenya)
+    new = tmp_path / "new.csv"
+    new.write_text("state_under_review,text,response\n"
+                   "Kenya,Guarantee free primary education for every child,accepted\n"
+                   "Uganda,Abolish the death penalty,accepted\n", encoding="utf-8")
+    assert import_file(kenya, new, kind="upr").ok
+    s = match_store(kenya, country="KEN")
+    assert s.classified == 1 and s.recommendations == 167
+    again = match_store(kenya)  # the Ugandan one is still new to the linker, and is classified now
+    assert again.classified == 1 and again.recommendations == 1
+
+
 def test_near_identical_texts_form_one_cluster():
     texts = {"a": "Ratify the Optional Protocol to the Convention against Torture.",
              "b": "ratify the optional protocol to the convention against torture",
