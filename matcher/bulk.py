@@ -235,3 +235,8 @@ def indexes_rebuilt(session: Session, models: Iterable[type[SQLModel]]):
     for index in indexes:
         index.create(conn)
 
+
+def driver_executemany(conn, sql: str, rows: list[tuple]) -> None:
+    """One statement for many rows of positional parameters, straight to the driver (``{p}``: its placeholder)."""
+    if rows:
+        conn.exec_driver_sql(sql.format(p="?" if conn.dialect.paramstyle == "qmark" else "%s"), rows)

@@ -153,7 +153,7 @@ def match_store(engine: Engine, *, country: Optional[str] = None, full: bool = F
             coverage.materialise(session, countries, recs=recs if rescore_all else None, bulk=full or everything)
             funding.materialise(session, countries)
         else:  # only what changed, and funding only where links, labels or money changed
-            coverage.refresh(session, changed=dirty["recommendation"], relinked=set(relinked), recs=recs)
+            coverage.refresh(session, changed=dirty["recommendation"], relinked=set(relinked))
             funding.materialise(session, _funding_countries(session, dirty, relinked, items))
         summary.links_total = session.execute(select(func.count()).select_from(Link)
                                               .where(Link.status != "rejected")).scalar_one()

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlmodel import Session
 
-from matcher import coverage, funding, import_file
+from matcher import clusters, coverage, funding, gap_cells, import_file
 from matcher.linking import list_links, match_store, review_link
 from matcher.models import Coverage, FundingCell, GapCell, RecDimension, Recommendation
 
@@ -39,11 +39,11 @@ def test_reclustering_equals_clustering_from_scratch(old, changes, similarity):
                                 "cluster_id": [stored[i] for i in changed if i in stored]})
     hit = {stored[i] for i in changed if i in stored}
     existing = [(i, "KEN", stored[i], texts[i]) for i in texts if i not in changed]
-    bounds = [coverage._length_bounds(len(t), similarity) for t in changed.values()]
+    bounds = [clusters.length_bounds(len(t), similarity) for t in changed.values()]
     # what the store is asked for: the changed ones' clusters, and texts of a length that may be similar
     candidates = [r for r in existing if r[2] in hit or any(lo <= len(r[3]) <= hi for lo, hi in bounds)]
     members_of = lambda country, ids: [(i, cid, t) for i, _, cid, t in existing if cid in ids]  # noqa: E731
-    new_cluster, rekeyed, old_ids = coverage._recluster(new, old_changed, candidates, members_of, similarity)
+    new_cluster, rekeyed, old_ids = clusters.recluster(new, old_changed, candidates, members_of, similarity)
     got = {i: rekeyed.get(i, stored[i]) for i, *_ in existing} | new_cluster
     assert got == coverage.clusters_of_norms("KEN", now, similarity)
     assert not set(rekeyed) & set(changed)
@@ -59,7 +59,7 @@ def test_length_bounds_never_skip_a_similar_text(a, b, similarity):
 
     x, y = coverage.normalise(" ".join(a)), coverage.normalise(" ".join(b))
     if fuzz.token_sort_ratio(x, y) >= similarity:
-        lo, hi = coverage._length_bounds(len(x), similarity)
+        lo, hi = clusters.length_bounds(len(x), similarity)
         assert lo <= len(y) <= hi
 
 
@@ -73,7 +73,7 @@ def _views(session: Session) -> dict:
                           c.best_donor_link_id, c.best_donor_score),
             "rec_dimension": q(RecDimension.recommendation_id, RecDimension.country, RecDimension.dimension,
                                RecDimension.code, RecDimension.share),
-            "gap_cell": q(*[GapCell.__table__.c[k] for k in coverage.GAP_KEY + coverage.GAP_COUNTS]),
+            "gap_cell": q(*[GapCell.__table__.c[k] for k in gap_cells.GAP_KEY + gap_cells.GAP_COUNTS]),
             "funding_cell": q(*[col for col in FundingCell.__table__.c if col.name != "id"])}
 
 
