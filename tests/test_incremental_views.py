@@ -141,3 +141,20 @@ def test_incremental_views_equal_a_rebuild(kenya, tmp_path, monkeypatch):
     with Session(kenya) as session:
         review_link(session, first, decision="auto", reviewer="tester")
     _assert_same_as_rebuild(kenya)
+
+
+def test_rows_without_normalised_text_are_rebuilt(kenya, tmp_path):
+    """Coverage rows written before ``norm_text`` existed: an incremental run rebuilds their countries."""
+    from sqlalchemy import update
+
+    match_store(kenya)
+    with Session(kenya) as session:
+        session.execute(update(Coverage).values(norm_text=None))
+        session.commit()
+    new = tmp_path / "new.csv"
+    new.write_text("state_under_review,text,response\nKenya,Abolish the death penalty,accepted\n", encoding="utf-8")
+    assert import_file(kenya, new, kind="upr").ok
+    assert not match_store(kenya).full
+    with Session(kenya) as session:
+        assert session.execute(select(Coverage.recommendation_id).where(Coverage.norm_text.is_(None))).first() is None
+    _assert_same_as_rebuild(kenya)
