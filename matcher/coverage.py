@@ -270,8 +270,7 @@ def _coverage_frame(session: Session, *, ids: Optional[list[str]] = None, countr
 
 
 def _dimension_frame(session: Session, ids: list[str]) -> pd.DataFrame:
-    """Stored dimension rows of the recommendations ``ids``.  rec_dimension has no index on recommendation_id
-    (it would cost a full rebuild more than it saves): one sequential scan per 5,000 ids."""
+    """Stored dimension rows of the recommendations ``ids`` (``ix_rec_dimension_rec``)."""
     table = RecDimension.__table__  # type: ignore[attr-defined]
     stmt = select(*[table.c[c] for c in DIMENSION_COLUMNS])
     out: list[tuple] = []

@@ -386,9 +386,12 @@ class RecDimension(SQLModel, table=True):
     """A theme, SDG goal, SDG target or action category of a recommendation, with its share (1/n of its codes)."""
 
     __tablename__ = "rec_dimension"
-    __table_args__ = (Index("ix_rec_dimension_country", "country", "dimension", "code"),)
+    # ix_rec_dimension_rec: an incremental match reads and replaces the rows of a few recommendations (a full
+    # match drops both indexes while it rewrites the table and builds them again after: matcher.bulk.indexes_rebuilt)
+    __table_args__ = (Index("ix_rec_dimension_country", "country", "dimension", "code"),
+                      Index("ix_rec_dimension_rec", "recommendation_id"))
     id: Optional[int] = Field(default=None, primary_key=True)
-    recommendation_id: str = Field(max_length=64)  # no index of its own: rows are read per country
+    recommendation_id: str = Field(max_length=64)
     country: str = Field(max_length=3)
     dimension: str = Field(max_length=10, description="theme | goal | target | action")
     code: str = Field(max_length=200)

@@ -12,6 +12,7 @@ Feature columns are numbered as features are first met (not alphabetically); whe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from typing import Iterable
 
 import numpy as np
@@ -45,26 +46,38 @@ def text_space(texts: Iterable[str]) -> TextSpace:
 
 def lemma_space(documents: Iterable[list[str]]) -> TextSpace:
     """``text_space`` of texts already lemmatised (``Analyzer.lemmas``), one row per list of lemmas."""
-    ids: dict[str, int] = {}
-    tokens: list[int] = []
-    ends = [0]
-    for lemmas in documents:
-        tokens += [ids.setdefault(w, len(ids)) for w in lemmas]
-        ends.append(len(tokens))
-    n_docs, n_lemmas = len(ends) - 1, len(ids)
-    lemmas = list(ids)
-    if not tokens:
+    import pandas as pd
+
+    documents = list(documents)
+    n_docs = len(documents)
+    sizes = np.fromiter((len(d) for d in documents), dtype=np.int64, count=n_docs)
+    flat = np.empty(int(sizes.sum()), dtype=object)
+    flat[:] = list(chain.from_iterable(documents))
+    if not len(flat):
         return TextSpace(sparse.csr_matrix((n_docs, 1)), [""], np.zeros((0, 2), dtype=np.int64))
-    tok = np.asarray(tokens, dtype=np.int64)
-    doc = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(ends))
+    # lemma ids numbered in order of first appearance (hashing in C: one Python step per token was most of the time)
+    codes, uniques = pd.factorize(flat, sort=False)
+    tok = codes.astype(np.int64)
+    lemmas = list(uniques)
+    n_lemmas = len(lemmas)
+    doc = np.repeat(np.arange(n_docs, dtype=np.int64), sizes)
     inside = doc[:-1] == doc[1:]  # consecutive lemmas of the same text
     pair_key = tok[:-1][inside] * n_lemmas + tok[1:][inside]
-    pair_keys, pair_col = np.unique(pair_key, return_inverse=True)
+    # distinct bigrams in sorted order, as np.unique(return_inverse=True) gives them, hashing first (faster)
+    first, seen = pd.factorize(pair_key, sort=False)
+    order = np.argsort(seen, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    pair_keys, pair_col = seen[order], rank[first]
     feature = np.concatenate([tok, n_lemmas + pair_col])
     owner = np.concatenate([doc, doc[:-1][inside]])
     n_features = n_lemmas + len(pair_keys)
-    keys, counts = np.unique(owner * n_features + feature, return_counts=True)
-    rows, cols = keys // n_features, keys % n_features
+    # term counts per (text, feature): a sparse matrix sums the repeats and sorts each row's columns
+    tf = sparse.csr_matrix((np.ones(len(feature)), (owner, feature)), shape=(n_docs, n_features))
+    tf.sum_duplicates()
+    tf.sort_indices()
+    rows = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(tf.indptr))
+    cols, counts = tf.indices.astype(np.int64), tf.data
     df = np.bincount(cols, minlength=n_features)
     idf = np.log((1.0 + n_docs) / (1.0 + df)) + 1.0
     values = (1.0 + np.log(counts)) * idf[cols]

@@ -4,7 +4,9 @@ cache of item lemmas (issue #5)
 ``coverage.norm_text`` lets an incremental match cluster new recommendations against the stored texts
 of their country without re-reading and re-normalising every recommendation; ``ix_coverage_length``
 (an expression index on the text's length) finds the stored texts long enough to be similar to a new
-one, and ``ix_coverage_cluster`` the members of the clusters a change touches.  ``lemma_cache`` keeps the
+one, ``ix_coverage_cluster`` the members of the clusters a change touches and ``ix_rec_dimension_rec`` their
+dimension rows (0006 dropped that index because keeping it up to date slowed a full rebuild; a full match
+now drops the indexes while it rewrites the table and builds them after).  ``lemma_cache`` keeps the
 lemmas of item texts for the text-similarity space (``matcher.lemma_cache``).
 
 Revision ID: 0008
@@ -24,6 +26,7 @@ def upgrade() -> None:
         b.add_column(sa.Column("norm_text", sa.Text(), nullable=True))
         b.create_index("ix_coverage_cluster", ["country", "cluster_id"], unique=False)
     op.create_index("ix_coverage_length", "coverage", ["country", sa.text("length(norm_text)")], unique=False)
+    op.create_index("ix_rec_dimension_rec", "rec_dimension", ["recommendation_id"], unique=False)
     op.create_table("lemma_cache",
                     sa.Column("key", sa.String(length=40), nullable=False),
                     sa.Column("lemmas", sa.Text(), nullable=False),
@@ -33,6 +36,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_rec_dimension_rec", table_name="rec_dimension")
     op.drop_table("lemma_cache")
     op.drop_index("ix_coverage_length", table_name="coverage")
     with op.batch_alter_table("coverage", schema=None) as b:
