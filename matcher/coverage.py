@@ -19,7 +19,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
 from . import gap_cells
@@ -98,8 +98,9 @@ def refresh(session: Session, changed: Iterable[str], relinked: Iterable[str] = 
     countries = sorted(set(new_rows["iso3"]) | set(old_changed["country"]))
     table = Coverage.__table__  # type: ignore[attr-defined]
     scope = sorted(set(countries) | set(old["country"]))
-    if session.execute(select(table.c.recommendation_id).where(table.c.country.in_(scope), table.c.norm_text.is_(None))
-                       .limit(1)).first() is not None:  # rows written before norm_text existed: rebuild those countries
+    # rows written before norm_text existed (length(...) IS NULL: answered from ix_coverage_length, no scan)
+    if session.execute(select(table.c.recommendation_id).where(
+            table.c.country.in_(scope), func.length(table.c.norm_text).is_(None)).limit(1)).first() is not None:
         n = materialise(session, scope, recs=None)
         return {"changed": len(changed), "relinked": len(relinked), "reclustered": n, "gap_cells": -1}
     new = pd.DataFrame({"recommendation_id": p.item_id[new_rows["row"].to_numpy(dtype=np.int64)],
