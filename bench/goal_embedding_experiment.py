@@ -47,7 +47,9 @@ at most +0.8 point of top-1 (with bigram vectors, F1 then +0.6) and +1.6 points 
 +0.2; the F1 moves come mostly with the rule the inner CV picks); even the full sentence model adds only +1.1
 top-1 / +2.1 F1.  In the whole classifier
 (``bench/goal_embedding_pipeline.py``: lexicon, crosswalk, calibrated rule) the 128-d, A = 0.25 variant scores
-P 0.703 / R 0.802 / F1 0.749 against the shipped model's 0.704 / 0.803 / 0.750: no gain, so it was not adopted.
+P 0.703 / R 0.802 / F1 0.749 and the 384-d, A = 0.5 variant 0.704 / 0.805 / 0.751, against the shipped model's
+0.704 / 0.803 / 0.750 (rerun here): no gain, so neither was adopted.  The split (5 fits with calibration) took 141 s
+(shipped), 307 s (128-d) and 651 s (384-d): the dense columns slow every head's liblinear fit, the theme head most.
 """
 from __future__ import annotations
 
