@@ -8,7 +8,8 @@ before the rule (model + lexicon + crosswalk + implied evidence, ``matcher.calib
 (a) the training set's goal-labelled texts, out of fold by the inner 4-fold grouped CV, as calibration does, and
 (b) the test texts, from the fitted model.  Step 2 (instant): each rule family picks its parameters on (a) by one
 objective: ``sources`` the mean micro-F1 over training sources (as ``choose_rule``), ``pooled`` micro-F1 over all
-(a), ``sentences`` micro-F1 over the inner labelled sentences only; and is scored on (b).  Test labels never choose anything.
+(a), ``sentences`` micro-F1 over the inner labelled sentences only; and is scored on (b).  Test labels never
+choose anything.
 
 Measured 2026-11-28 (training data 6937a2f96b92).  The shipped rule reproduces ``upr-align evaluate`` exactly
 (labelled sentences P 0.704 / R 0.803 / F1 0.750; Slovenia 0.721 / 0.630 / 0.672); the best combined goal score is
@@ -52,7 +53,8 @@ def score_sets(path: Path):
     jobs = []
     for k in range(5):
         test = [e for e, f in zip(sents, fold_of) if f == k]
-        jobs.append((f"fold{k}", test, drop_near_duplicates(base, test) + [e for e, f in zip(sents, fold_of) if f != k]))
+        train = drop_near_duplicates(base, test) + [e for e, f in zip(sents, fold_of) if f != k]
+        jobs.append((f"fold{k}", test, train))
     slov = list(load_examples("slovenia"))
     jobs.append(("slovenia", slov, drop_near_duplicates(_training(), slov)))
     out = {}
