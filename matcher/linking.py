@@ -32,7 +32,7 @@ from sqlmodel import Session
 
 from . import blocking, scoring
 from .arrays import distinct
-from .bulk import insert_columns
+from .bulk import insert_columns, relaxed_gc
 from .classification_store import current_model_version, settings_key
 from .loading import _insert_many
 from .models import Activity, CFItem, Link, MatchState, Recommendation
@@ -107,7 +107,17 @@ def dirty_items(session: Session, s: Settings, full: bool) -> tuple[dict[str, se
 
 def match_store(engine: Engine, *, country: Optional[str] = None, full: bool = False, classify: bool = True,
                 progress: Optional[Progress] = None) -> MatchSummary:
-    """Classify what changed, then link recommendations to CF items and activities (see module doc)."""
+    """Classify what changed, then link recommendations to CF items and activities (see module doc).
+
+    The garbage collector is relaxed meanwhile (``bulk.relaxed_gc``): a run builds hundreds of thousands of
+    short-lived rows, and in a process that already holds much (a server, the model) full collections walk
+    all of it again and again."""
+    with relaxed_gc():
+        return _match_store(engine, country=country, full=full, classify=classify, progress=progress)
+
+
+def _match_store(engine: Engine, *, country: Optional[str], full: bool, classify: bool,
+                 progress: Optional[Progress]) -> MatchSummary:
     from . import coverage, funding, lemma_cache
     from .classification_store import classify_store
     from .model import Analyzer
