@@ -43,6 +43,7 @@ MATCHER_VERSION = "link-1"
 ITEM_TYPES = ("cf_item", "activity")
 ITEM_ORDER = {"recommendation": 0, "cf_item": 1, "activity": 2}
 Progress = Callable[[str, int, int], None]  # (step, done, total)
+WHOLE_LOAD_COUNTRIES = 50  # an incremental run touching this many countries reads every item, then keeps theirs
 
 
 @dataclass
@@ -246,8 +247,15 @@ def _in_country(session: Session, ids: dict[str, set[str]], country: str) -> dic
 def _load_scope(session: Session, s: Settings, dirty: dict[str, set[str]], country: Optional[str],
                 full: bool) -> tuple[Profiles, Profiles, set[str]]:
     """Profiles of the recommendations and items whose pairs must be scored, and the countries concerned."""
-    def items_of(**where) -> Profiles:
-        return Profiles.concat(load_profiles(session, t, s, **where) for t in ITEM_TYPES)
+    def items_of(countries=None) -> Profiles:
+        if countries is not None and len(countries) < WHOLE_LOAD_COUNTRIES:
+            return Profiles.concat(load_profiles(session, t, s, countries=countries) for t in ITEM_TYPES)
+        every = Profiles.concat(load_profiles(session, t, s) for t in ITEM_TYPES)
+        if countries is None:
+            return every
+        # many countries: reading every item at once beats long IN lists (PostgreSQL binds each id)
+        return every.take(distinct(every.places.loc[every.places["iso3"].isin(list(countries)), "row"]
+                                   .to_numpy(dtype=np.int64)))
 
     if country:
         return load_profiles(session, "recommendation", s, countries={country}), items_of(countries={country}), {country}
