@@ -25,7 +25,7 @@ from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import JSON, Boolean
+from sqlalchemy import JSON, Boolean, text
 from sqlalchemy.dialects import sqlite
 from sqlmodel import Session, SQLModel
 
@@ -240,3 +240,23 @@ def driver_executemany(conn, sql: str, rows: list[tuple]) -> None:
     """One statement for many rows of positional parameters, straight to the driver (``{p}``: its placeholder)."""
     if rows:
         conn.exec_driver_sql(sql.format(p="?" if conn.dialect.paramstyle == "qmark" else "%s"), rows)
+
+
+def temporary_rows(conn, name: str, columns: dict[str, str], rows: list[tuple]) -> None:
+    """A temporary table ``name`` of ``rows`` (``columns``: {name: PostgreSQL type}), for joining a list of keys
+    on an index.  On SQLite the columns other than the first keep no declared type: a declared INTEGER next to
+    an expression such as ``length(...)`` keeps SQLite from using an index range on it.  The table lives until
+    the transaction ends on PostgreSQL (ON COMMIT DROP; a failed statement leaves nothing to clean up), and on
+    SQLite until it is replaced or the connection closes (it is dropped first if an earlier run left it)."""
+    if conn.dialect.name == "postgresql":
+        cols = ", ".join(f"{c} {t}" for c, t in columns.items())
+        conn.execute(text(f"DROP TABLE IF EXISTS pg_temp.{name}"))
+        conn.execute(text(f"CREATE TEMPORARY TABLE {name} ({cols}) ON COMMIT DROP"))
+    else:
+        conn.execute(text(f"DROP TABLE IF EXISTS temp.{name}"))
+        first, *rest = columns.items()
+        cols = ", ".join([f"{first[0]} {first[1]}"] + [c for c, _ in rest])
+        conn.execute(text(f"CREATE TEMPORARY TABLE {name} ({cols})"))
+    marks = ", ".join("{p}" for _ in columns)
+    driver_executemany(conn, f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})", rows)
+

@@ -24,7 +24,7 @@ import pandas as pd
 from sqlalchemy import select, text
 from sqlmodel import Session
 
-from .bulk import driver_executemany
+from .bulk import temporary_rows
 from .models import Coverage
 from .profiles import CHUNK, fetch
 
@@ -222,15 +222,13 @@ def candidates(session: Session, new: pd.DataFrame, old_changed: pd.DataFrame, s
                              for c, t in zip(new["country"], new["norm_text"])))
     if windows:
         conn = session.connection()
-        conn.execute(text("CREATE TEMPORARY TABLE tmp_length_window (country VARCHAR(3), lo INTEGER, hi INTEGER)"))
-        try:
-            driver_executemany(conn, "INSERT INTO tmp_length_window (country, lo, hi) VALUES ({p}, {p}, {p})", windows)
-            # disjoint windows: each row comes once; CROSS JOIN: SQLite loops over the windows, ix_coverage_length
-            out += conn.execute(text(
-                "SELECT c.recommendation_id, c.country, c.cluster_id, c.norm_text FROM tmp_length_window w "
-                "CROSS JOIN coverage c WHERE c.country = w.country AND length(c.norm_text) BETWEEN w.lo AND w.hi")).all()
-        finally:
-            conn.execute(text("DROP TABLE tmp_length_window"))
+        temporary_rows(conn, "tmp_length_window", {"country": "VARCHAR(3)", "lo": "INTEGER", "hi": "INTEGER"},
+                       windows)
+        # disjoint windows: each row comes once; CROSS JOIN: SQLite loops over the windows and reads the
+        # range of each in ix_coverage_length
+        out += conn.execute(text(
+            "SELECT c.recommendation_id, c.country, c.cluster_id, c.norm_text FROM tmp_length_window w "
+            "CROSS JOIN coverage c WHERE c.country = w.country AND length(c.norm_text) BETWEEN w.lo AND w.hi")).all()
     seen: set[str] = set()
     rows = []
     for r in out:

@@ -31,6 +31,7 @@ from .gap_cells import COVERED, GAP_COUNTS, GAP_KEY
 from .models import Coverage, GapCell, Link, RecDimension, Recommendation
 from .profiles import CHUNK, Profiles, fetch, load_profiles
 from .settings import get_settings
+from .store import lock_materialised
 
 DIMENSIONS = ("theme", "goal", "target", "action")
 RESPONSES = ("accepted", "noted", "partially_accepted", "pending", "voluntary_pledge", "all")
@@ -43,28 +44,36 @@ def materialise(session: Session, countries: Iterable[str], recs: Optional[Profi
 
     ``recs``: profiles holding every recommendation of those countries, when the caller has them
     (the linker after a full run); otherwise they are read here.  ``bulk``: most of the store is rewritten
-    (a full match): the tables' indexes are dropped and built again after (``bulk.indexes_rebuilt``).
+    (a full match): on SQLite the tables' indexes are dropped and built again after (``bulk.indexes_rebuilt``).
     """
     countries = sorted(set(countries))
     if not countries:
         return 0
+    lock_materialised(session)
     s = get_settings()
-    n = 0
-    for start in range(0, len(countries), 200):
-        part = countries[start:start + 200]
+    parts = [countries[k:k + 200] for k in range(0, len(countries), 200)]
+    for part in parts:
         session.execute(delete(Coverage).where(Coverage.country.in_(part)))
         session.execute(delete(RecDimension).where(RecDimension.country.in_(part)))
         session.execute(delete(GapCell).where(GapCell.country.in_(part)))
-        if recs is None:
-            p = load_profiles(session, "recommendation", s, countries=part)
-        else:
-            p = recs.take(distinct(recs.places.loc[recs.places["iso3"].isin(part), "row"].to_numpy(dtype=np.int64)))
-        cov, dims = _rows(p, _best_links(session, countries=part), s.cluster_similarity)
-        with indexes_rebuilt(session, (Coverage, RecDimension, GapCell)) if bulk else nullcontext():
+    # SQLite only: on PostgreSQL dropping an index locks the table against readers until the commit (the API
+    # would wait for the whole match), and COPY into indexed tables is fast anyway
+    rebuild = bulk and session.get_bind().dialect.name == "sqlite"
+    n = 0
+    with indexes_rebuilt(session, (Coverage, RecDimension, GapCell)) if rebuild else nullcontext():
+        for part in parts:
+            if recs is None:
+                p = load_profiles(session, "recommendation", s, countries=part)
+            else:
+                p = recs.take(distinct(recs.places.loc[recs.places["iso3"].isin(part), "row"]
+                                       .to_numpy(dtype=np.int64)))
+            placed = _placed(p)
+            home = dict(zip(p.item_id[placed["row"].to_numpy(dtype=np.int64)], placed["iso3"]))
+            cov, dims = _rows(p, _best_links(session, home, countries=part), s.cluster_similarity)
             insert_columns(session, Coverage, {c: cov[c] for c in COVERAGE_COLUMNS})
             insert_columns(session, RecDimension, {c: dims[c] for c in DIMENSION_COLUMNS})
             insert_columns(session, GapCell, _gap_frame(cov, dims))
-        n += len(cov)
+            n += len(cov)
     bump_version(session)
     return n
 
@@ -87,6 +96,7 @@ def refresh(session: Session, changed: Iterable[str], relinked: Iterable[str] = 
     relinked = set(relinked) - changed
     if not changed and not relinked:
         return {"changed": 0, "relinked": 0, "reclustered": 0, "gap_cells": 0}
+    lock_materialised(session)  # (the linker and a review hold it already: taking it again is free)
     old = _coverage_frame(session, ids=sorted(changed | relinked))
     missing = relinked - set(old["recommendation_id"])
     changed |= missing  # never materialised (e.g. stored before this run's first match): rebuilt whole
@@ -122,7 +132,9 @@ def refresh(session: Session, changed: Iterable[str], relinked: Iterable[str] = 
     member_dims = _dimension_frame(session, members["recommendation_id"].tolist())
     before = _gap_frame(members, member_dims)
 
-    best = _best_links(session, ids=sorted(changed | relinked))
+    home = dict(zip(new["recommendation_id"], new["country"]))
+    home.update((i, c) for i, c in zip(old["recommendation_id"], old["country"]) if i in relinked)
+    best = _best_links(session, home)
     cov, dims = _rows(p, best, s.cluster_similarity, cluster=new_cluster, norms=norms)
     kept = members[~members["recommendation_id"].isin(changed)].set_index("recommendation_id")
     again = [i for i in kept.index if i in relinked or i in rekeyed]
@@ -243,6 +255,8 @@ def _gap_frame(cov: pd.DataFrame, dims: pd.DataFrame) -> dict[str, np.ndarray]:
     if not len(cov):
         return {c: [] for c in GAP_KEY + GAP_COUNTS}
     position = pd.Index(cov["recommendation_id"]).get_indexer(dims["recommendation_id"])
+    if (position < 0).any():
+        raise RuntimeError("dimension rows of a recommendation without a coverage row")
     return gap_cells.cells(cov["country"].to_numpy(dtype=object), cov["response"].to_numpy(dtype=object),
                            cov["covered_by"].to_numpy(dtype=object), cov["cluster_id"].to_numpy(dtype=object),
                            position.astype(np.int64), dims["dimension"].to_numpy(dtype=object),
@@ -303,17 +317,21 @@ def _with_none(d: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
     return pd.concat([d, none], ignore_index=True) if len(d) else none
 
 
-def _best_links(session: Session, *, countries: Optional[list[str]] = None,
-                ids: Optional[list[str]] = None) -> pd.DataFrame:
-    """Per recommendation (of ``countries``, or ``ids``): best link id, its score and the number of links, per
-    item type (rejected ones left out).  Columns ``{cf,activity}_link_id``, ``_score``, ``_links``, indexed by
-    recommendation id."""
-    stmt = select(Link.recommendation_id, Link.item_type, Link.id, Link.score).where(Link.status != "rejected")
-    if ids is not None:
+def _best_links(session: Session, home: dict[str, str], *, countries: Optional[list[str]] = None) -> pd.DataFrame:
+    """Per recommendation of ``home`` ({id: its country}): best link id, its score and the number of links,
+    per item type, counting only links in the recommendation's own country (a recommendation whose state
+    changed may keep reviewed links in the old one) and never rejected ones.  Links are read by ``countries``
+    when given, else by recommendation.  Columns ``{cf,activity}_link_id``, ``_score``, ``_links``, indexed
+    by recommendation id."""
+    stmt = select(Link.recommendation_id, Link.item_type, Link.id, Link.score, Link.country).where(
+        Link.status != "rejected")
+    if countries is not None:
+        rows = fetch(session, stmt.where(Link.country.in_(countries)))
+    else:
+        ids = sorted(home)
         rows = [r for start in range(0, len(ids), CHUNK)
                 for r in fetch(session, stmt.where(Link.recommendation_id.in_(ids[start:start + CHUNK])))]
-    else:
-        rows = fetch(session, stmt.where(Link.country.in_(countries or [])))
+    rows = [r[:4] for r in rows if home.get(r[0]) == r[4]]
     links = pd.DataFrame(rows, columns=["recommendation_id", "item_type", "id", "score"])
     out = pd.DataFrame(index=pd.Index([], name="recommendation_id"))
     links = links.sort_values(["recommendation_id", "item_type", "score", "id"], ascending=[True, True, False, True])

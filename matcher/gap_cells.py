@@ -14,7 +14,7 @@ from sqlalchemy import delete, text
 from sqlmodel import Session
 
 from .arrays import distinct
-from .bulk import driver_executemany, insert_columns
+from .bulk import driver_executemany, insert_columns, temporary_rows
 from .models import GapCell
 from .profiles import CHUNK
 
@@ -67,18 +67,13 @@ def stored_cells(session: Session, keys: list[tuple]) -> list[tuple]:
     """(id, key columns, count columns) of the stored gap cells with these (country, dimension, code, response)
     keys, through a temporary table joined on the cell index (a long IN list of row values is not indexed)."""
     conn = session.connection()
-    conn.execute(text("CREATE TEMPORARY TABLE tmp_gap_key (country VARCHAR(3), dimension VARCHAR(10), "
-                      "code VARCHAR(200), response VARCHAR(20))"))
-    try:
-        driver_executemany(conn, "INSERT INTO tmp_gap_key (country, dimension, code, response) VALUES ({p}, {p}, {p}, {p})",
-                     [tuple(k) for k in keys])
-        cols = ", ".join(f"g.{c}" for c in ["id"] + GAP_KEY + GAP_COUNTS)
-        # CROSS JOIN: SQLite loops over the few keys and looks each up in ix_gap_cell_country
-        return conn.execute(text(
-            f"SELECT {cols} FROM tmp_gap_key k CROSS JOIN gap_cell g WHERE g.country = k.country "
-            "AND g.dimension = k.dimension AND g.response = k.response AND g.code = k.code")).all()
-    finally:
-        conn.execute(text("DROP TABLE tmp_gap_key"))
+    temporary_rows(conn, "tmp_gap_key", {"country": "VARCHAR(3)", "dimension": "VARCHAR(10)", "code": "VARCHAR(200)",
+                                         "response": "VARCHAR(20)"}, [tuple(k) for k in keys])
+    cols = ", ".join(f"g.{c}" for c in ["id"] + GAP_KEY + GAP_COUNTS)
+    # CROSS JOIN: SQLite loops over the few keys and looks each up in the cell index
+    return conn.execute(text(
+        f"SELECT {cols} FROM tmp_gap_key k CROSS JOIN gap_cell g WHERE g.country = k.country "
+        "AND g.dimension = k.dimension AND g.response = k.response AND g.code = k.code")).all()
 
 
 def apply_delta(session: Session, before: dict, after: dict) -> int:

@@ -3,14 +3,16 @@
 The text component of a link score is a TF-IDF space fitted on the texts matched together
 (``matcher.tfidf``).  An incremental run that adds recommendations in many countries fits it on every
 Cooperation Framework item and donor activity of those countries, and lemmatising their long texts again
-was the largest step of such a run.  Their lemmas are kept in ``lemma_cache``, keyed by a hash of the
-analyser's version and the text: a changed text or analyser is a new key, so a cached entry is never
-stale.  A full run rewrites the cache from the items it matched (entries of texts that are gone are
-dropped).  Recommendations are not cached: an incremental run lemmatises only the new ones.
+was the largest step of such a run.  Their lemmas are kept in ``lemma_cache``, keyed by a hash of what
+the analyser depends on (word pattern, stop words, lemma table version) and the text: a changed text or
+analyser is a new key, so a cached entry is never stale.  A full run rewrites the cache from the items it
+matched (entries of texts that are gone are dropped; between full runs the cache only grows, by the texts
+of new or changed items).  Recommendations are not cached: an incremental run lemmatises only the new ones.
 """
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 from sqlalchemy import delete, select
 from sqlmodel import Session
@@ -22,10 +24,19 @@ from .profiles import CHUNK, fetch
 SEPARATOR = " "
 
 
+@lru_cache(maxsize=1)
 def _version() -> str:
-    from .model import CODE_VERSION
+    """What the lemmas depend on: the word pattern, the stop words and the lemma table (its package version)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return f"lemmas-1|{CODE_VERSION}"
+    from .model import _STOP, _WORD
+
+    try:
+        table = version("spacy-lookups-data")
+    except PackageNotFoundError:  # pragma: no cover - a dependency of the project
+        table = "?"
+    digest = hashlib.sha1(f"{_WORD.pattern}|{'|'.join(sorted(_STOP))}|{table}".encode("utf-8")).hexdigest()[:12]
+    return f"lemmas-1|{digest}"
 
 
 def key(text: str, version: str) -> str:

@@ -38,6 +38,7 @@ from .loading import _insert_many
 from .models import Activity, CFItem, Link, MatchState, Recommendation
 from .profiles import LINKABLE_CF_LEVELS, Profiles, fetch, load_profiles
 from .settings import Settings, get_settings
+from .store import lock_materialised
 
 MATCHER_VERSION = "link-1"
 ITEM_TYPES = ("cf_item", "activity")
@@ -145,6 +146,7 @@ def _match_store(engine: Engine, *, country: Optional[str], full: bool, classify
 
     rescore_all = full or country is not None
     with Session(engine) as session:
+        lock_materialised(session)  # one writer of links and views at a time (PostgreSQL; see store)
         recs, items, countries = _load_scope(session, s, dirty, country, full)
         spec = _specificity(session)
         steps.done("profiles")
@@ -268,10 +270,21 @@ def _load_scope(session: Session, s: Settings, dirty: dict[str, set[str]], count
         if dirty["recommendation"] else Profiles.empty()
     dirty_items = Profiles.concat(load_profiles(session, t, s, ids=dirty[t]) for t in ITEM_TYPES if dirty[t])
     rec_countries, item_countries = set(dirty_recs.places["iso3"]), set(dirty_items.places["iso3"])
+    # a recommendation whose state changed: the countries of its links too, so its old links are revisited
+    rec_countries |= _link_countries(session, dirty["recommendation"])
     recs = _union(dirty_recs, load_profiles(session, "recommendation", s, countries=item_countries)
                   if item_countries else Profiles.empty())
     items = _union(dirty_items, items_of(countries=rec_countries) if rec_countries else Profiles.empty())
     return recs, items, rec_countries | item_countries
+
+
+def _link_countries(session: Session, rec_ids: set[str]) -> set[str]:
+    """Countries in which these recommendations have links."""
+    ids, out = sorted(rec_ids), set()
+    for start in range(0, len(ids), 5000):
+        out |= set(session.execute(select(Link.country).distinct().where(
+            Link.recommendation_id.in_(ids[start:start + 5000]))).scalars())
+    return out
 
 
 def _funding_countries(session: Session, dirty: dict[str, set[str]], relinked: dict[str, str],
@@ -279,11 +292,7 @@ def _funding_countries(session: Session, dirty: dict[str, set[str]], relinked: d
     """Countries whose funding cells may have changed in an incremental run: where links were added, rescored
     or removed, where a changed recommendation has links (its themes and targets may have changed), and
     where a changed item reaches (its money may have changed)."""
-    out = set(relinked.values())
-    recs = sorted(dirty.get("recommendation", ()))
-    for start in range(0, len(recs), 5000):
-        out |= set(session.execute(select(Link.country).distinct().where(
-            Link.recommendation_id.in_(recs[start:start + 5000]))).scalars())
+    out = set(relinked.values()) | _link_countries(session, set(dirty.get("recommendation", ())))
     changed_items = {(t, i) for t in ITEM_TYPES for i in dirty.get(t, ())}
     if changed_items and len(items):
         rows = [k for k, key in enumerate(zip(items.item_type, items.item_id)) if key in changed_items]
@@ -470,6 +479,7 @@ def review_link(session: Session, link_id: int, *, decision: str, reviewer: str,
         raise ValueError(f"decision must be 'confirmed' or 'rejected' (or 'auto' to undo), not {decision!r}")
     if not reviewer or not reviewer.strip():
         raise ValueError("a review needs the reviewer's name")
+    lock_materialised(session)
     link = session.get(Link, link_id)
     if link is None:
         raise LookupError(f"no link with id {link_id}")

@@ -408,7 +408,8 @@ class GapCell(SQLModel, table=True):
     """
 
     __tablename__ = "gap_cell"
-    __table_args__ = (Index("ix_gap_cell_country", "country", "dimension", "response"),)
+    # one row per cell: the key is unique (an incremental match adds to stored cells)
+    __table_args__ = (Index("ux_gap_cell_key", "country", "dimension", "response", "code", unique=True),)
     id: Optional[int] = Field(default=None, primary_key=True)
     country: str = Field(max_length=3)
     dimension: str = Field(max_length=10)

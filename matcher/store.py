@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -127,3 +127,20 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+MATERIALISE_LOCK = 7_305_001  # PostgreSQL advisory lock key of the materialised views (any constant of ours)
+
+
+def lock_materialised(session: Session) -> None:
+    """Hold, until the transaction ends, the right to change links and the views derived from them.
+
+    An incremental match and a review add differences to stored gap cells: two of them at once on
+    PostgreSQL (the API runs reviews, uploads and matches in parallel threads) would each read the old
+    counts and the second would overwrite the first.  Take this before reading what will be changed; every
+    later statement then sees what the previous holder committed (READ COMMITTED).  On SQLite writers are
+    serialised by the database itself (a transaction that has written holds the write lock).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MATERIALISE_LOCK})
+

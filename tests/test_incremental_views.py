@@ -158,3 +158,94 @@ def test_rows_without_normalised_text_are_rebuilt(kenya, tmp_path):
     with Session(kenya) as session:
         assert session.execute(select(Coverage.recommendation_id).where(Coverage.norm_text.is_(None))).first() is None
     _assert_same_as_rebuild(kenya)
+
+
+def _linked_rec(engine) -> str:
+    with Session(engine) as session:
+        return session.execute(select(Coverage.recommendation_id).where(Coverage.covered_by != "none")
+                               .order_by(Coverage.recommendation_id)).scalars().first()
+
+
+def test_recommendation_moving_country_equals_rebuild(kenya, monkeypatch):
+    """A linked recommendation corrected to another state (same id, new content): its automatic links in the
+    old country go, as in a full run, and the views equal a rebuild."""
+    from sqlalchemy import update
+
+    from matcher import settings as settings_mod
+    from matcher.models import Link
+
+    monkeypatch.setenv("UPR_ALIGN_LINK_THRESHOLD", "0.05")
+    settings_mod.get_settings.cache_clear()
+    match_store(kenya)
+    rec = _linked_rec(kenya)
+    with Session(kenya) as session:
+        session.execute(update(Recommendation).where(Recommendation.id == rec)
+                        .values(state_under_review="UGA", content_hash="moved"))
+        session.commit()
+    assert not match_store(kenya).full
+    with Session(kenya) as session:
+        assert session.execute(select(Link.id).where(Link.recommendation_id == rec, Link.country == "KEN")).all() == []
+        assert session.execute(select(Coverage.country).where(Coverage.recommendation_id == rec)).scalar_one() == "UGA"
+    _assert_same_as_rebuild(kenya)
+
+
+def test_concurrent_reviews_keep_gap_cells_exact(kenya, monkeypatch):
+    """Two reviews at once (API threads): the second waits for the first (lock_materialised on PostgreSQL, the
+    write lock on SQLite) and adds its difference to the committed counts, not to the ones it would have read."""
+    import threading
+
+    from sqlalchemy import func, update
+
+    from matcher import settings as settings_mod
+    from matcher.models import Link
+
+    monkeypatch.setenv("UPR_ALIGN_LINK_THRESHOLD", "0.05")
+    settings_mod.get_settings.cache_clear()
+    match_store(kenya)
+    with Session(kenya) as session:  # two recommendations with one link each
+        one = session.execute(select(Link.recommendation_id, func.min(Link.id)).group_by(Link.recommendation_id)
+                              .having(func.count() == 1).order_by(Link.recommendation_id).limit(2)).all()
+    assert len(one) == 2
+
+    def reject(session, rec, link_id):
+        session.execute(update(Link).where(Link.id == link_id).values(status="rejected"))
+        coverage.refresh(session, changed=(), relinked={rec})
+        funding.materialise(session, {"KEN"})
+
+    def second():
+        with Session(kenya) as session:
+            reject(session, *one[1])
+            session.commit()
+
+    first = Session(kenya)
+    reject(first, *one[0])  # not committed yet
+    t = threading.Thread(target=second)
+    t.start()
+    t.join(1.5)  # the second review waits
+    first.commit()
+    first.close()
+    t.join()
+    _assert_same_as_rebuild(kenya)
+
+
+def test_failed_full_match_keeps_indexes(kenya, monkeypatch):
+    """A full match that fails half-way leaves the store as it was, indexes included."""
+    import pytest
+    from sqlalchemy import inspect
+
+    match_store(kenya)
+    tables = ("coverage", "rec_dimension", "gap_cell")
+    before = {t: sorted(i["name"] for i in inspect(kenya).get_indexes(t)) for t in tables}
+    real = coverage.insert_columns
+
+    def boom(session, model, cols):
+        if model.__name__ == "GapCell":
+            raise RuntimeError("boom")
+        return real(session, model, cols)
+    monkeypatch.setattr(coverage, "insert_columns", boom)
+    with pytest.raises(RuntimeError, match="boom"):
+        match_store(kenya, full=True)
+    monkeypatch.undo()
+    kenya.dispose()
+    assert {t: sorted(i["name"] for i in inspect(kenya).get_indexes(t)) for t in tables} == before
+    _assert_same_as_rebuild(kenya)

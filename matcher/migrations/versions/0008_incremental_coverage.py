@@ -11,6 +11,10 @@ lemmas of item texts for the text-similarity space (``matcher.lemma_cache``).
 
 Revision ID: 0008
 Revises: 0007
+
+Note: SQLite cannot reflect an index on an expression, so a later ``batch_alter_table("coverage")`` (which
+copies the table) would lose ``ix_coverage_length`` without a word: re-create it there
+(``tests/test_store.py::test_expression_indexes_exist`` checks it at head).
 """
 from alembic import op
 import sqlalchemy as sa
@@ -27,6 +31,10 @@ def upgrade() -> None:
         b.create_index("ix_coverage_cluster", ["country", "cluster_id"], unique=False)
     op.create_index("ix_coverage_length", "coverage", ["country", sa.text("length(norm_text)")], unique=False)
     op.create_index("ix_rec_dimension_rec", "rec_dimension", ["recommendation_id"], unique=False)
+    # gap cells are now added to, not only rewritten: one row per key, enforced (the next match is a full one)
+    op.execute("DELETE FROM gap_cell")
+    op.drop_index("ix_gap_cell_country", table_name="gap_cell")
+    op.create_index("ux_gap_cell_key", "gap_cell", ["country", "dimension", "response", "code"], unique=True)
     op.create_table("lemma_cache",
                     sa.Column("key", sa.String(length=40), nullable=False),
                     sa.Column("lemmas", sa.Text(), nullable=False),
@@ -36,6 +44,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ux_gap_cell_key", table_name="gap_cell")
+    op.create_index("ix_gap_cell_country", "gap_cell", ["country", "dimension", "response"], unique=False)
     op.drop_index("ix_rec_dimension_rec", table_name="rec_dimension")
     op.drop_table("lemma_cache")
     op.drop_index("ix_coverage_length", table_name="coverage")
