@@ -270,8 +270,10 @@ def _load_scope(session: Session, s: Settings, dirty: dict[str, set[str]], count
         if dirty["recommendation"] else Profiles.empty()
     dirty_items = Profiles.concat(load_profiles(session, t, s, ids=dirty[t]) for t in ITEM_TYPES if dirty[t])
     rec_countries, item_countries = set(dirty_recs.places["iso3"]), set(dirty_items.places["iso3"])
-    # a recommendation whose state changed: the countries of its links too, so its old links are revisited
+    # a recommendation or item whose country changed: the countries of its links too, so that its links there
+    # are revisited (automatic ones go, as in a full run)
     rec_countries |= _link_countries(session, dirty["recommendation"])
+    item_countries |= _item_link_countries(session, dirty)
     recs = _union(dirty_recs, load_profiles(session, "recommendation", s, countries=item_countries)
                   if item_countries else Profiles.empty())
     items = _union(dirty_items, items_of(countries=rec_countries) if rec_countries else Profiles.empty())
@@ -284,6 +286,17 @@ def _link_countries(session: Session, rec_ids: set[str]) -> set[str]:
     for start in range(0, len(ids), 5000):
         out |= set(session.execute(select(Link.country).distinct().where(
             Link.recommendation_id.in_(ids[start:start + 5000]))).scalars())
+    return out
+
+
+def _item_link_countries(session: Session, dirty: dict[str, set[str]]) -> set[str]:
+    """Countries in which the changed CF items and activities have links."""
+    out: set[str] = set()
+    for item_type in ITEM_TYPES:
+        ids = sorted(dirty.get(item_type, ()))
+        for start in range(0, len(ids), 5000):
+            out |= set(session.execute(select(Link.country).distinct().where(
+                Link.item_type == item_type, Link.item_id.in_(ids[start:start + 5000]))).scalars())
     return out
 
 

@@ -256,3 +256,28 @@ def test_failed_full_match_keeps_indexes(kenya, monkeypatch):
     kenya.dispose()
     assert indexes() == before
     _assert_same_as_rebuild(kenya)
+
+
+def test_item_moving_country_loses_its_links_there(kenya, monkeypatch):
+    """A linked activity whose recipient country is corrected: its automatic links in the old country go in an
+    incremental run, as in a full run, and the views equal a rebuild."""
+    from sqlalchemy import update
+
+    from matcher import settings as settings_mod
+    from matcher.models import Activity, ItemCountry, Link
+
+    monkeypatch.setenv("UPR_ALIGN_LINK_THRESHOLD", "0.05")
+    settings_mod.get_settings.cache_clear()
+    match_store(kenya)
+    with Session(kenya) as session:
+        item = session.execute(select(Link.item_id).where(Link.item_type == "activity", Link.country == "KEN")
+                               .order_by(Link.item_id)).scalars().first()
+        session.execute(update(ItemCountry).where(ItemCountry.item_type == "activity", ItemCountry.item_id == item)
+                        .values(iso3="UGA", share_pct=None))
+        session.execute(update(Activity).where(Activity.id == item).values(content_hash="moved"))
+        session.commit()
+    s = match_store(kenya)
+    assert not s.full and s.links_removed > 0
+    with Session(kenya) as session:
+        assert session.execute(select(Link.id).where(Link.item_id == item, Link.country == "KEN")).all() == []
+    _assert_same_as_rebuild(kenya)
