@@ -24,6 +24,7 @@ import pandas as pd
 from sqlalchemy import select, text
 from sqlmodel import Session
 
+from .arrays import DisjointSets
 from .bulk import temporary_rows
 from .models import Coverage
 from .profiles import CHUNK, fetch
@@ -89,21 +90,12 @@ def similar_pairs(a: list[str], b: list[str], similarity: float) -> tuple[np.nda
 
 def _components(uniq: list[str], similarity: float) -> list[int]:
     """Union-find over the sorted distinct texts ``uniq``: for each, the index of its component's first text."""
-    parent = list(range(len(uniq)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    sets = DisjointSets(len(uniq))
     if similarity < 100 and len(uniq) > 1:
         for i, j in zip(*similar_pairs(uniq, uniq, similarity)):
             if i < j:
-                a, b = find(int(i)), find(int(j))
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-    return [find(k) for k in range(len(uniq))]
+                sets.union(int(i), int(j))
+    return [sets.find(k) for k in range(len(uniq))]
 
 
 def length_bounds(length: int, similarity: float) -> tuple[int, int]:
@@ -158,19 +150,8 @@ def recluster(new: pd.DataFrame, old_changed: pd.DataFrame, candidates: list[tup
         untouched = sorted(texts)
         nodes = sorted({t for _, _, t in redo} | {t for _, t in mine})
         node_of = {t: k for k, t in enumerate(nodes)}
-        parent = list(range(len(nodes) + len(untouched)))
-
-        def find(i: int) -> int:
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = parent[i]
-            return i
-
-        def union(a: int, b: int) -> None:
-            a, b = find(a), find(b)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-
+        sets = DisjointSets(len(nodes) + len(untouched))
+        find, union = sets.find, sets.union
         for i, j in zip(*similar_pairs(nodes, nodes, similarity)):
             if i < j:
                 union(int(i), int(j))

@@ -23,7 +23,7 @@ from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
 from . import gap_cells
-from .arrays import distinct
+from .arrays import concat_rows, distinct
 from .bulk import indexes_rebuilt, insert_columns
 from .clusters import cluster_key, clusters, clusters_of_norms, normalise  # noqa: F401  (re-exported)
 from .clusters import candidates, recluster
@@ -128,7 +128,7 @@ def refresh(session: Session, changed: Iterable[str], relinked: Iterable[str] = 
     # the old rows of every cluster involved, whole
     involved = set(old["cluster_id"]) | set(new_cluster.values()) | set(rekeyed.values()) | old_ids
     members = _coverage_frame(session, countries=scope, cluster_ids=involved)
-    members = _concat([members, old[~old["recommendation_id"].isin(members["recommendation_id"])]])
+    members = concat_rows([members, old[~old["recommendation_id"].isin(members["recommendation_id"])]])
     member_dims = _dimension_frame(session, members["recommendation_id"].tolist())
     before = _gap_frame(members, member_dims)
 
@@ -146,8 +146,8 @@ def refresh(session: Session, changed: Iterable[str], relinked: Iterable[str] = 
             redo.loc[relinked_rows, col] = np.asarray(values, dtype=object)[relinked_rows]
         redo["cluster_id"] = [rekeyed.get(i, c) for i, c in zip(redo.index, redo["cluster_id"])]
     redo = redo.reset_index()
-    after_cov = _concat([members[~members["recommendation_id"].isin(touched)], redo, cov])
-    after_dims = _concat([member_dims[~member_dims["recommendation_id"].isin(changed)], dims])
+    after_cov = concat_rows([members[~members["recommendation_id"].isin(touched)], redo, cov])
+    after_dims = concat_rows([member_dims[~member_dims["recommendation_id"].isin(changed)], dims])
     after = _gap_frame(after_cov, after_dims)
 
     ids = sorted(touched)
@@ -156,7 +156,7 @@ def refresh(session: Session, changed: Iterable[str], relinked: Iterable[str] = 
     gone = sorted(set(old_changed["recommendation_id"]))  # new recommendations have no rows yet
     for start in range(0, len(gone), CHUNK):
         session.execute(delete(RecDimension).where(RecDimension.recommendation_id.in_(gone[start:start + CHUNK])))
-    written = _concat([redo, cov])
+    written = concat_rows([redo, cov])
     insert_columns(session, Coverage, {c: written[c].tolist() for c in COVERAGE_COLUMNS})
     insert_columns(session, RecDimension, {c: dims[c] for c in DIMENSION_COLUMNS})
     cells = gap_cells.apply_delta(session, before, after)
@@ -292,12 +292,6 @@ def _dimension_frame(session: Session, ids: list[str]) -> pd.DataFrame:
     for start in range(0, len(ids), CHUNK):
         out += fetch(session, stmt.where(table.c.recommendation_id.in_(ids[start:start + CHUNK])))
     return pd.DataFrame(out, columns=DIMENSION_COLUMNS)
-
-
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """The frames' rows, one after the other (empty frames left out: they would change the column types)."""
-    kept = [f for f in frames if len(f)]
-    return pd.concat(kept, ignore_index=True) if kept else frames[0].iloc[0:0].reset_index(drop=True)
 
 
 DIMENSION_VOCABULARY = {"theme": "uprinfo", "goal": "sdg_goal", "target": "sdg_target"}

@@ -35,7 +35,7 @@ import pandas as pd
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
-from .arrays import distinct
+from .arrays import concat_rows, distinct
 from .bulk import insert_columns
 from .models import Activity, CFItem, FundingCell, ItemCountry, Link, MoneyFact, RecDimension, Recommendation
 from .profiles import CHUNK, country_shares, fetch
@@ -217,21 +217,15 @@ def materialise(session: Session, countries: Iterable[str]) -> int:
             select(RecDimension.recommendation_id, RecDimension.dimension, RecDimension.code, RecDimension.share)
             .where(RecDimension.country.in_(part))), columns=["recommendation_id", "dimension", "code", "dshare"])
         recs = att["recommendation_id"].drop_duplicates()
-        dims = _concat([dims, pd.DataFrame({"recommendation_id": recs, "dimension": "all", "code": "all", "dshare": 1.0})])
+        dims = concat_rows([dims, pd.DataFrame({"recommendation_id": recs, "dimension": "all", "code": "all", "dshare": 1.0})])
         # every cell once per response of its recommendations and once for all of them
         ids = recs.tolist()
         response = dict(r for k in range(0, len(ids), CHUNK) for r in fetch(
             session, select(Recommendation.id, Recommendation.response).where(Recommendation.id.in_(ids[k:k + CHUNK]))))
-        dims = _concat([dims.assign(response=dims["recommendation_id"].map(response)).dropna(subset=["response"]),
+        dims = concat_rows([dims.assign(response=dims["recommendation_id"].map(response)).dropna(subset=["response"]),
                         dims.assign(response="all")])
         written += insert_columns(session, FundingCell, _cells(att, dims))
     return written
-
-
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """The frames' rows, one after the other (empty frames left out: they would change the column types)."""
-    kept = [f for f in frames if not f.empty]
-    return pd.concat(kept, ignore_index=True) if kept else frames[0]
 
 
 def _factorize(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, pd.DataFrame]:

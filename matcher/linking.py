@@ -272,31 +272,25 @@ def _load_scope(session: Session, s: Settings, dirty: dict[str, set[str]], count
     rec_countries, item_countries = set(dirty_recs.places["iso3"]), set(dirty_items.places["iso3"])
     # a recommendation or item whose country changed: the countries of its links too, so that its links there
     # are revisited (automatic ones go, as in a full run)
-    rec_countries |= _link_countries(session, dirty["recommendation"])
-    item_countries |= _item_link_countries(session, dirty)
+    rec_countries |= _link_countries(session, "recommendation", dirty["recommendation"])
+    for item_type in ITEM_TYPES:
+        item_countries |= _link_countries(session, item_type, dirty.get(item_type, set()))
     recs = _union(dirty_recs, load_profiles(session, "recommendation", s, countries=item_countries)
                   if item_countries else Profiles.empty())
     items = _union(dirty_items, items_of(countries=rec_countries) if rec_countries else Profiles.empty())
     return recs, items, rec_countries | item_countries
 
 
-def _link_countries(session: Session, rec_ids: set[str]) -> set[str]:
-    """Countries in which these recommendations have links."""
-    ids, out = sorted(rec_ids), set()
-    for start in range(0, len(ids), 5000):
+def _link_countries(session: Session, item_type: str, ids: set[str]) -> set[str]:
+    """Countries in which these recommendations (``item_type`` "recommendation") or items have links."""
+    if item_type == "recommendation":
+        column, where = Link.recommendation_id, []
+    else:
+        column, where = Link.item_id, [Link.item_type == item_type]
+    ids_, out = sorted(ids), set()
+    for start in range(0, len(ids_), 5000):
         out |= set(session.execute(select(Link.country).distinct().where(
-            Link.recommendation_id.in_(ids[start:start + 5000]))).scalars())
-    return out
-
-
-def _item_link_countries(session: Session, dirty: dict[str, set[str]]) -> set[str]:
-    """Countries in which the changed CF items and activities have links."""
-    out: set[str] = set()
-    for item_type in ITEM_TYPES:
-        ids = sorted(dirty.get(item_type, ()))
-        for start in range(0, len(ids), 5000):
-            out |= set(session.execute(select(Link.country).distinct().where(
-                Link.item_type == item_type, Link.item_id.in_(ids[start:start + 5000]))).scalars())
+            *where, column.in_(ids_[start:start + 5000]))).scalars())
     return out
 
 
@@ -305,7 +299,7 @@ def _funding_countries(session: Session, dirty: dict[str, set[str]], relinked: d
     """Countries whose funding cells may have changed in an incremental run: where links were added, rescored
     or removed, where a changed recommendation has links (its themes and targets may have changed), and
     where a changed item reaches (its money may have changed)."""
-    out = set(relinked.values()) | _link_countries(session, set(dirty.get("recommendation", ())))
+    out = set(relinked.values()) | _link_countries(session, "recommendation", set(dirty.get("recommendation", ())))
     changed_items = {(t, i) for t in ITEM_TYPES for i in dirty.get(t, ())}
     if changed_items and len(items):
         rows = [k for k, key in enumerate(zip(items.item_type, items.item_id)) if key in changed_items]
