@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from matcher.settings import get_settings
 
-from .routers import analysis, exports, imports, items, keys, links
+from .routers import analysis, classify, exports, imports, items, keys, links
 from .schemas import ERRORS
 from . import web
 
@@ -56,11 +56,13 @@ def create_app(engine: Optional[Engine] = None) -> FastAPI:
     s = get_settings()
     app = FastAPI(title="upr-align", version="0.1.0", docs_url=None, redoc_url=None,
                   description="UPR recommendations, Cooperation Framework items and donor activities: links with "
-                  "explanations, coverage gaps and aligned funding. Read endpoints are open unless "
+                  "explanations, coverage gaps and aligned funding. Read endpoints (and POST /classify, which stores "
+                  "nothing) are open unless "
                   "UPR_ALIGN_API_READER_OPEN=false; review needs an editor key, imports/match/keys an admin key "
                   "(header X-API-Key).")
     app.state.engine = engine if engine is not None else get_engine()
-    for router in (items.router, links.router, analysis.router, imports.router, exports.router, keys.router):
+    for router in (items.router, links.router, analysis.router, classify.router, imports.router, exports.router,
+                   keys.router):
         app.include_router(router, responses=ERRORS)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -77,10 +79,10 @@ def create_app(engine: Optional[Engine] = None) -> FastAPI:
 
             doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             if get_settings().api_reader_open:
-                for path_item in doc.get("paths", {}).values():
-                    op = path_item.get("get")
-                    if op and op.get("security") and {} not in op["security"]:
-                        op["security"] = [{}, *op["security"]]
+                for path, path_item in doc.get("paths", {}).items():
+                    for op in (path_item.get("get"), path_item.get("post") if path.startswith("/classify") else None):
+                        if op and op.get("security") and {} not in op["security"]:
+                            op["security"] = [{}, *op["security"]]
             app.openapi_schema = doc
         return app.openapi_schema
 
@@ -89,7 +91,7 @@ def create_app(engine: Optional[Engine] = None) -> FastAPI:
     @app.middleware("http")
     async def bound_uploads(request: Request, call_next):
         # refuse an oversized upload before reading it (the per-file check in the router catches the rest)
-        if request.method == "POST" and request.url.path.rstrip("/").endswith("imports"):
+        if request.method == "POST" and request.url.path.rstrip("/").endswith(("imports", "classify/file")):
             limit = s.upload_max_bytes * s.upload_max_files + 1_000_000
             length = request.headers.get("content-length")
             if length is not None and (not length.isdigit() or int(length) > limit):

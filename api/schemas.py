@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, Optional, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 T = TypeVar("T")
 
@@ -115,6 +115,57 @@ class NewKey(KeyOut):
 class KeyIn(BaseModel):
     role: str = Field(pattern="^(reader|editor|admin)$")
     name: Optional[str] = Field(None, max_length=200)
+
+
+MAX_TEXTS = 1000
+MAX_CHARS = 20_000
+
+
+class ClassifyIn(BaseModel):
+    texts: list[str] = Field(min_length=1, max_length=MAX_TEXTS, description=f"1 to {MAX_TEXTS:,} texts, each of "
+                             f"at most {MAX_CHARS:,} characters (recommendations, programme or report paragraphs).")
+    max_goals: Optional[int] = Field(None, ge=0, le=17, description="Keep at most this many predicted SDG goals per "
+                                     "text, the best-scoring (1 = the primary goal; 0 = no cap; unset: the rule "
+                                     "calibrated with the model).")
+
+    model_config = {"json_schema_extra": {"examples": [{"texts": [
+        "Take measures to combat trafficking in persons, in particular women and children"]}]}}
+
+    @field_validator("texts")
+    @classmethod
+    def _bounded(cls, texts: list[str]) -> list[str]:
+        for i, t in enumerate(texts):
+            if len(t) > MAX_CHARS:
+                raise ValueError(f"text {i} has {len(t):,} characters; at most {MAX_CHARS:,}")
+        return texts
+
+
+class EvidenceOut(BaseModel):
+    method: str = Field(description="lexicon | model | crosswalk | implied | declared")
+    score: float
+    detail: dict[str, Any] = Field(description="Matched phrases with character spans and query id, the model's "
+                                   "top terms and probability, or the theme and rationale of a crosswalk link.")
+
+
+class LabelOut(BaseModel):
+    vocabulary: str = Field(description="sdg_goal | sdg_target | uprinfo")
+    code: str
+    score: float = Field(ge=0, le=1)
+    evidence: list[EvidenceOut]
+
+
+class ClassifiedText(BaseModel):
+    index: int = Field(description="Position of the text in the request.")
+    language: str = Field(description="en, fr or es (detected; FR/ES are classified with the English resources).")
+    sdg_goals: list[str]
+    sdg_targets: list[str]
+    themes: list[str] = Field(description="UPR Info theme ids.")
+    labels: list[LabelOut]
+
+
+class ClassifyOut(BaseModel):
+    model_version: str
+    results: list[ClassifiedText]
 
 
 class Error(BaseModel):

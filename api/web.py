@@ -215,3 +215,45 @@ def upload_form(request: Request, session: SessionDep, file: UploadFile,
     return templates.TemplateResponse(request, "upload.html", {"result": summary.as_dict(), "error": summary.error,
                                                                "matched": matched},
                                       status_code=200 if summary.ok else 422)
+
+
+@router.get("/classify-texts", response_class=HTMLResponse)
+def classify_page(request: Request, session: SessionDep):
+    _reader_gate(request, session)
+    return _classify_response(request, "", [], None)
+
+
+@router.post("/classify-texts", response_class=HTMLResponse)
+def classify_form(request: Request, session: SessionDep, texts: Annotated[str, Form(max_length=2_000_000)]):
+    """Labels with evidence for each non-empty line of the form (bounded as POST /classify is)."""
+    from .schemas import MAX_CHARS, MAX_TEXTS
+
+    _reader_gate(request, session)
+    lines = [t.strip() for t in texts.splitlines() if t.strip()]
+    error = None
+    if len(lines) > MAX_TEXTS:
+        error = f"{len(lines):,} texts: at most {MAX_TEXTS:,} at a time (or upload them as a spreadsheet below)"
+    elif any(len(t) > MAX_CHARS for t in lines):
+        error = f"a text is longer than {MAX_CHARS:,} characters"
+    if error:
+        return _classify_response(request, texts, [], error, status_code=422)
+    from matcher.classify import classify_texts
+
+    results = []
+    for text, res in zip(lines, classify_texts(lines) if lines else []):
+        dimension = {"sdg_goal": "goal", "sdg_target": "target", "uprinfo": "theme"}
+        results.append({"text": text, "language": res.language, "labels": [
+            {"vocabulary": lab.vocabulary, "code": lab.code, "score": lab.score,
+             "name": code_label(dimension.get(lab.vocabulary, lab.vocabulary), lab.code),
+             "evidence": [e.summary() for e in lab.evidence]} for lab in res.labels]})
+    return _classify_response(request, texts, results, None)
+
+
+def _classify_response(request: Request, texts: str, results: list, error: Optional[str], status_code: int = 200):
+    from matcher.model import model_version
+
+    from .schemas import MAX_TEXTS
+
+    return templates.TemplateResponse(request, "classify.html", {
+        "texts": texts, "results": results, "error": error, "max_texts": MAX_TEXTS,
+        "model_version": model_version()}, status_code=status_code)

@@ -383,6 +383,9 @@ def classify(
     all_items: Annotated[bool, typer.Option("--all", help="(Re)classify every item in the store whose text or "
                                             "model version changed.")] = False,
     full: Annotated[bool, typer.Option("--full", help="With --all: reclassify everything.")] = False,
+    max_goals: Annotated[Optional[int], typer.Option(
+        "--max-goals", min=0, help="With a file or --text: keep at most N predicted SDG goals per text, the "
+        "best-scoring (1 = the primary goal only; 0 = no cap). Default: the rule calibrated with the model.")] = None,
     as_json: JsonOpt = False,
     db: DbOpt = None,
 ) -> None:
@@ -397,8 +400,13 @@ def classify(
     if full and not all_items:
         err.print("[red]error:[/red] --full only goes with --all")
         raise typer.Exit(2)
+    if max_goals is not None and all_items:
+        err.print("[red]error:[/red] --max-goals goes with a file or --text; the store is classified with the "
+                  "calibrated rule (set UPR_ALIGN_CLASSIFY_GOAL_MAX for a store of your own, then --all --full)")
+        raise typer.Exit(2)
+    settings = None if max_goals is None else matcher.get_settings().model_copy(update={"classify_goal_max": max_goals})
     if text is not None:
-        _classify_text(text, as_json)
+        _classify_text(text, as_json, settings)
     elif all_items:
         _classify_all(db, full, as_json)
     else:
@@ -406,7 +414,7 @@ def classify(
             err.print("[red]error:[/red] classifying a file needs --text-column COL and --out OUT.csv|xlsx")
             raise typer.Exit(2)
         try:
-            _classify_file(input_file, text_column, out_file, as_json)
+            _classify_file(input_file, text_column, out_file, as_json, settings)
         except TableError as exc:
             from rich.markup import escape
 
@@ -414,10 +422,10 @@ def classify(
             raise typer.Exit(2) from None
 
 
-def _classify_text(text: str, as_json: bool) -> None:
+def _classify_text(text: str, as_json: bool, settings=None) -> None:
     from matcher.classify import classify_texts
 
-    (result,) = classify_texts([text])
+    (result,) = classify_texts([text], settings=settings)
     if as_json:
         print(to_json(result.as_dict()))
         return
@@ -428,25 +436,18 @@ def _classify_text(text: str, as_json: bool) -> None:
               f"{result.language}")
     order = {"sdg_goal": 0, "sdg_target": 1}
     for lab in sorted(result.labels, key=lambda lab: (order.get(lab.vocabulary, 2), lab.vocabulary, -lab.score)):
-        t.add_row(lab.vocabulary, lab.code, f"{lab.score:.2f}", _short("; ".join(_evidence_text(e) for e in lab.evidence), 120))
+        t.add_row(lab.vocabulary, lab.code, f"{lab.score:.2f}", _short("; ".join(e.summary() for e in lab.evidence), 120))
     out.print(t)
 
 
-def _evidence_text(e) -> str:
-    d = e.detail or {}
-    what = d.get("phrases") or d.get("terms") or d.get("theme") or d.get("query") or d.get("source") or ""
-    if isinstance(what, (list, tuple)):
-        what = ", ".join(str(w.get("text", w)) if isinstance(w, dict) else str(w) for w in what[:4])
-    return f"{e.method} {e.score:.2f}" + (f" ({what})" if what else "")
-
-
-def _classify_file(input_file: Path, text_column: str, out_file: Path, as_json: bool) -> None:
+def _classify_file(input_file: Path, text_column: str, out_file: Path, as_json: bool, settings=None) -> None:
     from matcher.classification_store import classify_file
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} rows"),
                   TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task(f"classifying {input_file.name}", total=None)
-        counts = classify_file(input_file, out_file, text_column, progress=lambda n: progress.advance(task, n))
+        counts = classify_file(input_file, out_file, text_column, settings=settings,
+                               progress=lambda n: progress.advance(task, n))
     if as_json:
         print(to_json({"out": str(out_file), **counts}))
     else:
@@ -500,8 +501,9 @@ def evaluate(
     folds: Annotated[int, typer.Option("--folds", min=2, help="Cross-validation folds on the labelled sentences.")] = 5,
     sample: Annotated[Optional[int], typer.Option("--sample", min=10, help="Use at most N examples per source "
                                                   "(quick check; the README numbers use all).")] = None,
-    split: Annotated[Optional[list[str]], typer.Option("--split", help="labelled_sentences | uprinfo | slovenia | "
-                                                       "uninfo (repeatable; default all).")] = None,
+    split: Annotated[Optional[list[str]], typer.Option("--split", help="labelled_sentences (also runs the synthetic "
+                                                       "paragraphs) | uprinfo | slovenia | uninfo (repeatable; "
+                                                       "default all).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Precision/recall/F1 of the classifier on held-apart splits of the shipped data (never on its training data)."""

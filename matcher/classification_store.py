@@ -494,12 +494,13 @@ def result_cells(result: Optional[Result], *, max_chars: Optional[int] = None) -
 
 
 def classify_file(in_path: str | Path, out_path: str | Path, text_column: str, *, batch_size: int = 512,
-                  progress: Optional[Callable[[int], None]] = None) -> dict:
+                  progress: Optional[Callable[[int], None]] = None, settings=None) -> dict:
     """Write ``out_path`` (CSV, or XLSX by suffix) = the input columns + the five result columns.
 
     Streams ``batch_size`` rows at a time.  Input columns named like a result column are replaced.
     Raises ``TableError`` for an unreadable file or a missing ``text_column`` (naming the columns found).
     Returns ``{"rows", "classified", "seconds"}``; ``progress(n)`` is called with rows done per batch.
+    ``settings`` (default: the environment's) reach the classifier, e.g. a cap on goals per text.
     """
     from .classify import classify_texts
 
@@ -518,7 +519,7 @@ def classify_file(in_path: str | Path, out_path: str | Path, text_column: str, *
             todo = [i for i, t in enumerate(texts) if t]
             results: list[Optional[Result]] = [None] * len(batch)
             if todo:  # empty cells get empty result columns without asking the classifier
-                found = classify_texts([texts[i] for i in todo], batch_size=batch_size)
+                found = classify_texts([texts[i] for i in todo], batch_size=batch_size, settings=settings)
                 for i, res in zip(todo, found, strict=True):
                     results[i] = res
             for cells, res in zip(batch, results):

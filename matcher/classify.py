@@ -50,8 +50,9 @@ from .settings import Settings, get_settings
 from .taxonomy import goal_of as _taxonomy_goal_of, normalise_goal, normalise_target, theme_code
 
 # Version of the rules below (not of the model): stored classifications are recomputed when it changes.
-# 2: a target needs evidence of its own besides the theme crosswalk.
-RULES_VERSION = "rules-2"
+# 2: a target needs evidence of its own besides the theme crosswalk; 3: no goal evidence of weight 0 (the theme's
+# goal shares, off by default, were listed as "crosswalk 0.00").
+RULES_VERSION = "rules-3"
 
 WILDLIFE = re.compile(r"wildlife|species|flora\b|fauna|poach|ivory|rhino|elephant|pangolin|timber|logging|\bcites\b",
                       re.I)
@@ -278,7 +279,7 @@ def _evidence(i, text, declared, hits, X, probs, model: TextModel, s: Settings):
             w = s.classify_weight_crosswalk_curated if basis == "curated" else s.classify_weight_crosswalk_inferred
             tev[target].append(Evidence("crosswalk", round(w * tscore, 4),
                                         {"theme": theme, "basis": basis, "rationale": rationale}))
-        for goal, share in shares.items():
+        for goal, share in shares.items() if s.classify_weight_crosswalk_goal > 0 else ():  # no 0.00 evidence
             goal_xw[goal].append(Evidence("crosswalk", round(s.classify_weight_crosswalk_goal * tscore * share, 4),
                                           {"theme": theme, "share_of_links": round(share, 3)}))
 

@@ -7,6 +7,10 @@ test text (``matcher.splits``: TF-IDF cosine >= 0.7), so a copied sentence never
 - ``labelled_sentences``: 5-fold cross-validation of the whole classifier on the labelled sentences (goal level;
   the closest shipped proxy for 2-4 sentence paragraphs of development reports).  Exact duplicates are merged into
   one text with all its goals (2,515 texts) and near-duplicates form groups that stay in one fold;
+- ``paragraphs_one_goal`` / ``paragraphs_two_goals`` (computed with ``labelled_sentences``, by the same fold
+  models): 2-4 held-out sentences of the test fold joined into one text, all of one goal, or of two goals (gold:
+  both).  Synthetic: a check of how the goal rule behaves on paragraph-length texts, not the issue's set of
+  2-4-sentence paragraphs from development reports, which is not shipped;
 - ``uprinfo``: UPR Info recommendations, train on sessions 1-13, test on 14-17 (theme level);
 - ``slovenia``: OHCHR's SDG goals of Slovenia's recommendations (cycles 3-4; weak labels; never trained on);
 - ``uninfo``: UN INFO sub-outputs of one fifth of the countries (by a stable hash), trained on the rest
@@ -102,6 +106,36 @@ def labelled_sentence_split(folds: int = 5, sample: Optional[int] = None) -> tup
     return sents, labelled_sentence_folds(sents, folds)
 
 
+def synthetic_paragraphs(test: list[Example], seed: int) -> tuple[list[Example], list[Example]]:
+    """Paragraphs of 2-4 single-goal sentences of ``test``: (all of one goal, of two goals), seeded.
+
+    One goal: each goal's sentences shuffled and cut into runs of 2-4 (a last single sentence is left out), so every
+    sentence is used once.  Two goals: as many paragraphs, each 1-2 sentences of one goal and 1-2 of another, shuffled.
+    """
+    rng = random.Random(seed)
+    by_goal: dict[str, list[str]] = {}
+    for e in test:
+        if len(e.labels.get("sdg_goal", ())) == 1:
+            by_goal.setdefault(e.labels["sdg_goal"][0], []).append(e.text.strip())
+    one = []
+    for goal, texts in sorted(by_goal.items()):
+        texts = texts[:]
+        rng.shuffle(texts)
+        i = 0
+        while len(texts) - i >= 2:
+            n = min(rng.randint(2, 4), len(texts) - i)
+            one.append(Example(" ".join(texts[i:i + n]), "paragraphs", {"sdg_goal": (goal,)}, str(seed)))
+            i += n
+    two = []
+    goals = sorted(g for g, t in by_goal.items() if len(t) >= 2)
+    for _ in range(len(one) if len(goals) >= 2 else 0):
+        a, b = rng.sample(goals, 2)
+        parts = rng.sample(by_goal[a], rng.randint(1, 2)) + rng.sample(by_goal[b], rng.randint(1, 2))
+        rng.shuffle(parts)
+        two.append(Example(" ".join(parts), "paragraphs", {"sdg_goal": (a, b)}, str(seed)))
+    return one, two
+
+
 def evaluate(*, folds: int = 5, sample: Optional[int] = None, settings: Optional[Settings] = None,
              splits: tuple[str, ...] = ("labelled_sentences", "uprinfo", "slovenia", "uninfo")) -> dict:
     """Scores per split and level: {split: {level: {micro_p, micro_r, micro_f1, macro_*, texts, ...}, seconds}}.
@@ -113,16 +147,22 @@ def evaluate(*, folds: int = 5, sample: Optional[int] = None, settings: Optional
     if "labelled_sentences" in splits:
         t0 = time.perf_counter()
         sents, fold_of = labelled_sentence_split(folds, sample)
-        gold, pred = [], []
+        sets = {"labelled_sentences": ([], []), "paragraphs_one_goal": ([], []), "paragraphs_two_goals": ([], [])}
         base = _training("labelled_sentences", sample=sample)
         for k in range(folds):
             test = [e for e, f in zip(sents, fold_of) if f == k]
             train = drop_near_duplicates(base, test) + [e for e, f in zip(sents, fold_of) if f != k]
             model = fit(train, "eval")
-            res = classify_texts([e.text for e in test], model=model, settings=settings)
-            gold += [set(e.labels["sdg_goal"]) for e in test]
-            pred += [set(r.codes("sdg_goal")) for r in res]
-        report["labelled_sentences"] = {"sdg_goal": scores(gold, pred), "seconds": round(time.perf_counter() - t0, 1)}
+            one, two = synthetic_paragraphs(test, k)
+            for name, examples in (("labelled_sentences", test), ("paragraphs_one_goal", one),
+                                   ("paragraphs_two_goals", two)):
+                res = classify_texts([e.text for e in examples], model=model, settings=settings)
+                sets[name][0].extend(set(e.labels["sdg_goal"]) for e in examples)
+                sets[name][1].extend(set(r.codes("sdg_goal")) for r in res)
+        seconds = round(time.perf_counter() - t0, 1)
+        for name, (gold, pred) in sets.items():
+            report[name] = {"sdg_goal": scores(gold, pred), **({"seconds": seconds} if name == "labelled_sentences"
+                                                               else {})}
     if "uprinfo" in splits:
         t0 = time.perf_counter()
         upr = list(load_examples("uprinfo"))
@@ -146,7 +186,7 @@ def evaluate(*, folds: int = 5, sample: Optional[int] = None, settings: Optional
 
 def format_report(report: dict) -> str:
     """The evaluation as a plain-text table (one row per split and level, issue targets beside)."""
-    head = f"{'split':<20}{'level':<12}{'texts':>6}  {'micro P':>7} {'micro R':>7} {'micro F1':>8}  " \
+    head = f"{'split':<22}{'level':<12}{'texts':>6}  {'micro P':>7} {'micro R':>7} {'micro F1':>8}  " \
            f"{'macro P':>7} {'macro R':>7} {'macro F1':>8}  target"
     lines = [head, "-" * len(head)]
     for split, levels in report.items():
@@ -159,6 +199,6 @@ def format_report(report: dict) -> str:
                 note = f"micro F1 >= {tgt[0]:.2f}" + (f", P >= {tgt[1]:.2f}" if tgt[1] else "")
                 ok = m["micro_f1"] >= tgt[0] and (tgt[1] is None or m["micro_p"] >= tgt[1])
                 note += " (met)" if ok else " (not met)"
-            lines.append(f"{split:<20}{level:<12}{m['texts']:>6}  {m['micro_p']:>7.3f} {m['micro_r']:>7.3f} "
+            lines.append(f"{split:<22}{level:<12}{m['texts']:>6}  {m['micro_p']:>7.3f} {m['micro_r']:>7.3f} "
                          f"{m['micro_f1']:>8.3f}  {m['macro_p']:>7.3f} {m['macro_r']:>7.3f} {m['macro_f1']:>8.3f}  {note}")
     return "\n".join(lines)

@@ -26,6 +26,16 @@ class Evidence:
     score: float
     detail: dict[str, Any] = field(default_factory=dict)
 
+    def summary(self, items: int = 4) -> str:
+        """One line for people: method, score and what it rests on ("lexicon 0.50 (trafficking in persons)")."""
+        d = self.detail or {}
+        what = d.get("phrases") or d.get("terms") or d.get("theme") or d.get("target") or d.get("query") \
+            or d.get("source") or ""
+        if isinstance(what, (list, tuple)):
+            what = ", ".join(str(w.get("text", w)) if isinstance(w, dict) else str(w[0]) if isinstance(w, (list, tuple))
+                             else str(w) for w in what[:items])
+        return f"{self.method} {self.score:.2f}" + (f" ({what})" if what else "")
+
 
 @dataclass
 class Label:

@@ -261,3 +261,106 @@ def test_web_pages_render(client):
     r = client.post("/upload", files={"file": ("fgm.csv", csv, "text/csv")},
                     data={"kind": "upr", "api_key": client.keys["admin"]})
     assert r.status_code == 200 and "unchanged 1" in r.text and "not updated yet" in r.text
+
+
+def test_classify_texts_with_evidence(client, monkeypatch):
+    texts = ["Take effective measures to combat trafficking in persons, in particular women and children",
+             "Eliminate female genital mutilation", ""]
+    r = client.post("/classify", json={"texts": texts})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["model_version"] and [x["index"] for x in body["results"]] == [0, 1, 2]
+    traffic, fgm, empty = body["results"]
+    assert {"5.2", "8.7", "16.2"} <= set(traffic["sdg_targets"]) and "15.7" not in traffic["sdg_targets"]
+    assert "trafficking" in traffic["themes"]
+    assert "5.3" in fgm["sdg_targets"] and "5.2" not in fgm["sdg_targets"]
+    assert empty["labels"] == [] and empty["sdg_goals"] == []
+    for lab in traffic["labels"] + fgm["labels"]:  # every label carries its evidence
+        assert lab["evidence"] and all(e["method"] in {"lexicon", "model", "crosswalk", "implied", "declared"}
+                                       for e in lab["evidence"])
+    phrases = [p["text"] for lab in fgm["labels"] for e in lab["evidence"] for p in e["detail"].get("phrases", [])]
+    assert any("genital mutilation" in p.lower() for p in phrases)
+    # the same labels as the CLI's classifier
+    from matcher.classify import classify_texts
+
+    assert [lab.code for lab in classify_texts(texts[:1])[0].labels] == [lab["code"] for lab in traffic["labels"]]
+    assert len(traffic["sdg_goals"]) == 3  # 5, 8 and 16: with max_goals=1 only one of them
+    one = client.post("/classify", json={"texts": texts[:1], "max_goals": 1}).json()["results"][0]
+    assert len(one["sdg_goals"]) == 1 and set(one["sdg_goals"]) < set(traffic["sdg_goals"])
+    # bounded: no texts, too many, too long
+    from api.schemas import MAX_CHARS, MAX_TEXTS
+
+    assert client.post("/classify", json={"texts": []}).status_code == 422
+    assert client.post("/classify", json={"texts": ["a"] * (MAX_TEXTS + 1)}).status_code == 422
+    r = client.post("/classify", json={"texts": ["ok", "x" * (MAX_CHARS + 1)]})
+    assert r.status_code == 422 and "text 1" in r.text
+    # reads closed: a reader key is needed
+    monkeypatch.setenv("UPR_ALIGN_API_READER_OPEN", "false")
+    settings_mod.get_settings.cache_clear()
+    try:
+        assert client.post("/classify", json={"texts": ["water"]}).status_code == 401
+        assert client.post("/classify", json={"texts": ["water"]},
+                           headers={"X-API-Key": client.keys["reader"]}).status_code == 200
+    finally:
+        monkeypatch.delenv("UPR_ALIGN_API_READER_OPEN")
+        settings_mod.get_settings.cache_clear()
+
+
+def test_classify_file_upload(client, monkeypatch):
+    csv = ("id,text\n1,Ensure access to safe drinking water and sanitation in rural areas\n"
+           "2,\"=HYPERLINK(\"\"http://x\"\",\"\"click\"\")\"\n3,\n").encode("utf-8")
+    r = client.post("/classify/file", files={"file": ("recs.csv", csv, "text/csv")}, data={"text_column": "text"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert 'filename="recs_classified.csv"' in r.headers["content-disposition"]
+    import csv as csv_mod
+
+    rows = list(csv_mod.DictReader(io.StringIO(r.text.lstrip("\ufeff"))))
+    assert [row["id"] for row in rows] == ["1", "2", "3"]
+    assert rows[0]["sdg_goals"] == "6" and "6." in rows[0]["sdg_targets"] and rows[0]["evidence"].startswith("{")
+    assert rows[1]["text"].startswith("'=")  # formula neutralised
+    assert rows[2]["sdg_goals"] == "" and rows[2]["evidence"] == "{}"  # an empty text: no label
+    r = client.post("/classify/file", files={"file": ("recs.csv", csv, "text/csv")},
+                    data={"text_column": "text", "format": "xlsx"})
+    ws = load_workbook(io.BytesIO(r.content)).active
+    assert [c.value for c in ws[1]] == ["id", "text", "sdg_goals", "sdg_targets", "themes", "sdg_scores", "evidence"]
+    assert ws.cell(2, 3).value == "6"
+    traffic = b"text\nTake effective measures to combat trafficking in persons, in particular women and children\n"
+    r = client.post("/classify/file", files={"file": ("t.csv", traffic, "text/csv")},
+                    data={"text_column": "text", "max_goals": "1"})
+    assert r.status_code == 200 and len(list(csv_mod.DictReader(io.StringIO(r.text.lstrip("\ufeff"))))[0]
+                                        ["sdg_goals"].split(";")) == 1
+    # bad input: missing column (named), not a table, too large
+    r = client.post("/classify/file", files={"file": ("recs.csv", csv, "text/csv")}, data={"text_column": "txt"})
+    assert r.status_code == 422 and "'txt'" in r.text and "'text'" in r.text
+    r = client.post("/classify/file", files={"file": ("a.xml", b"<a/>", "text/xml")}, data={"text_column": "text"})
+    assert r.status_code == 415
+    monkeypatch.setenv("UPR_ALIGN_UPLOAD_MAX_BYTES", "50")
+    settings_mod.get_settings.cache_clear()
+    try:
+        r = client.post("/classify/file", files={"file": ("recs.csv", csv, "text/csv")}, data={"text_column": "text"})
+        assert r.status_code == 413
+    finally:
+        monkeypatch.delenv("UPR_ALIGN_UPLOAD_MAX_BYTES")
+        settings_mod.get_settings.cache_clear()
+
+
+def test_classify_page(client, monkeypatch):
+    page = client.get("/classify-texts")
+    assert page.status_code == 200 and 'action="/classify/file"' in page.text and "Classify texts" in page.text
+    r = client.post("/classify-texts", data={"texts": "Eliminate female genital mutilation\n\n<b>Ensure safe water</b>\n"})
+    assert r.status_code == 200
+    assert "Labels of text 1" in r.text and "Labels of text 2" in r.text and "Labels of text 3" not in r.text
+    assert "5.3" in r.text and "genital mutilation" in r.text and "lexicon" in r.text
+    assert "&lt;b&gt;Ensure safe water" in r.text and "<b>Ensure" not in r.text  # texts are escaped
+    assert "crosswalk 0.00" not in r.text  # no evidence of weight 0
+    from api.schemas import MAX_TEXTS
+
+    r = client.post("/classify-texts", data={"texts": "water\n" * (MAX_TEXTS + 1)})
+    assert r.status_code == 422 and "at most" in r.text
+    monkeypatch.setenv("UPR_ALIGN_API_READER_OPEN", "false")
+    settings_mod.get_settings.cache_clear()
+    try:
+        assert client.get("/classify-texts").status_code == 401
+    finally:
+        monkeypatch.delenv("UPR_ALIGN_API_READER_OPEN")
+        settings_mod.get_settings.cache_clear()

@@ -106,7 +106,8 @@ def test_scores_metric():
 
 def test_evaluation_on_a_small_sample_runs():
     report = evaluate(folds=2, sample=150)
-    assert set(report) == {"labelled_sentences", "uprinfo", "slovenia", "uninfo"}
+    assert set(report) == {"labelled_sentences", "paragraphs_one_goal", "paragraphs_two_goals", "uprinfo", "slovenia",
+                           "uninfo"}
     for split, levels in report.items():
         for level, m in levels.items():
             if isinstance(m, dict):

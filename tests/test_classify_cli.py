@@ -144,3 +144,30 @@ def test_evidence_too_long_for_an_xlsx_cell_keeps_methods_and_scores():
     for code, entry in full_ev.items():
         assert [(e["method"], e["score"]) for e in entry["evidence"]] == \
             [(e["method"], e["score"]) for e in slim_ev[code]["evidence"]]
+
+
+def test_max_goals_keeps_the_best_goals_only(tmp_path):
+    src = tmp_path / "in.csv"
+    with src.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "text"])
+        w.writerows([[i, t] for i, t in enumerate(TEXTS)])
+    full, one = tmp_path / "full.csv", tmp_path / "one.csv"
+    assert run("classify", src, "--text-column", "text", "--out", full).exit_code == 0
+    r = run("classify", src, "--text-column", "text", "--out", one, "--max-goals", "1")
+    assert r.exit_code == 0, r.output
+    rows_full = list(csv.DictReader(full.open(encoding="utf-8-sig")))
+    rows_one = list(csv.DictReader(one.open(encoding="utf-8-sig")))
+    assert any(len(row["sdg_goals"].split(";")) > 1 for row in rows_full)  # the trafficking text: 5, 8 and 16
+    for a, b in zip(rows_full, rows_one):
+        goals = [g for g in b["sdg_goals"].split(";") if g]
+        assert len(goals) <= 1 and set(goals) <= set(a["sdg_goals"].split(";"))
+        scores = json.loads(a["sdg_scores"] or "{}")
+        if goals:  # the kept goal is a best-scoring one, and its targets stay
+            assert scores[goals[0]] == max(v for k, v in scores.items() if "." not in k)
+        assert all(goal_of(t) in goals for t in b["sdg_targets"].split(";") if t)
+    r = run("classify", "--text", TEXTS[0], "--max-goals", "1", "--json")
+    assert r.exit_code == 0 and len([lab for lab in json.loads(r.stdout)["labels"]
+                                     if lab["vocabulary"] == "sdg_goal"]) == 1
+    r = run("classify", "--all", "--max-goals", "1")
+    assert r.exit_code == 2 and "--max-goals" in r.output

@@ -1,0 +1,84 @@
+"""Classify texts without storing them: JSON in and out, or a CSV/XLSX file annotated like ``upr-align classify``.
+
+Reader access (open by default, like the other reads): nothing is written to the store.  Bounded: at most
+``MAX_TEXTS`` texts of at most ``MAX_CHARS`` characters per JSON request; a file at most ``upload_max_bytes``.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from matcher.settings import get_settings
+
+from ..deps import Reader
+from ..schemas import ClassifyIn, ClassifyOut
+from .exports import XLSX
+from .imports import _spool
+
+router = APIRouter(prefix="/classify", tags=["classify"])
+TABLE_SUFFIXES = (".csv", ".txt", ".xlsx")
+
+
+@router.post("", response_model=ClassifyOut)
+def classify(body: ClassifyIn, _: Reader):
+    """SDG goals, targets and UPR Info themes of each text, each label with its score and evidence (the matched
+    phrases with their character spans, the model's top terms, the crosswalk link), in the order given."""
+    from matcher.classify import classify_texts
+    from matcher.classification_store import result_cells
+
+    results = classify_texts(body.texts, settings=_settings(body.max_goals))
+    out = []
+    for i, res in enumerate(results):
+        cells = result_cells(res)
+        out.append({"index": i, "language": res.language, "sdg_goals": _codes(cells["sdg_goals"]),
+                    "sdg_targets": _codes(cells["sdg_targets"]), "themes": _codes(cells["themes"]),
+                    "labels": res.as_dict()["labels"]})
+    return {"model_version": results[0].model_version if results else "", "results": out}
+
+
+def _settings(max_goals):
+    return None if max_goals is None else get_settings().model_copy(update={"classify_goal_max": max_goals})
+
+
+def _codes(cell: str) -> list[str]:
+    return [c for c in cell.split(";") if c]
+
+
+@router.post("/file", response_class=Response,
+             responses={200: {"content": {"text/csv": {}, XLSX: {}}}, 413: {}, 415: {}, 422: {}})
+async def classify_file_upload(
+        _: Reader,
+        file: Annotated[UploadFile, File(description="A CSV (any common encoding) or XLSX file with a text column.")],
+        text_column: Annotated[str, Form(min_length=1, description="The column holding the text.")],
+        out_format: Annotated[Literal["csv", "xlsx"], Form(alias="format",
+                                                            description="Format of the annotated file.")] = "csv",
+        max_goals: Annotated[Optional[int], Form(ge=0, le=17, description="At most this many predicted SDG goals "
+                                                 "per text (1 = the primary goal; unset: the calibrated rule).")] = None):
+    """The uploaded table with five columns added: sdg_goals, sdg_targets, themes (';'-separated), sdg_scores and
+    evidence (JSON), as ``upr-align classify FILE --text-column COL --out OUT`` writes it (formula-like cells
+    neutralised)."""
+    return await run_in_threadpool(_annotate, file, text_column, out_format, _settings(max_goals))
+
+
+def _annotate(file: UploadFile, text_column: str, out_format: str, settings) -> Response:
+    from matcher.classification_store import classify_file
+    from matcher.tables import TableError
+
+    name = Path(file.filename or "upload.csv").name or "upload.csv"
+    if Path(name).suffix.lower() not in TABLE_SUFFIXES:
+        raise HTTPException(415, f"{name}: give a .csv or .xlsx file (a table with a column of texts)")
+    with tempfile.TemporaryDirectory(prefix="upr-align-classify-") as tmp:
+        path = _spool(file, get_settings().upload_max_bytes, Path(tmp))
+        out = Path(tmp) / f"{Path(name).stem}_classified.{out_format}"
+        try:
+            classify_file(path, out, text_column, settings=settings)
+        except TableError as exc:
+            raise HTTPException(422, str(exc)) from None
+        data = out.read_bytes()
+    media = XLSX if out_format == "xlsx" else "text/csv; charset=utf-8"
+    return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{out.name}"'})
