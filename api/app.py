@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 from typing import Optional
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -47,6 +47,57 @@ def _offline_docs(app: FastAPI) -> None:
         return get_redoc_html(openapi_url=app.openapi_url or "/openapi.json", title="upr-align API",
                               redoc_js_url="/static-docs/redoc.standalone.js",
                               redoc_favicon_url="/static-docs/favicon.png", with_google_fonts=False)
+
+
+JSON_BODY_LIMIT = 1_000_000  # any request body not listed in body_limit()
+MULTIPART_ROOM = 65_536  # per file: boundaries, part headers and the small form fields beside it
+
+
+def body_limit(method: str, path: str) -> int:
+    """The largest request body accepted at ``path``, in bytes (uploads: the upload settings, plus room for the
+    multipart framing; POST /classify: its texts in full; the page's text form: percent-encoded)."""
+    from .schemas import MAX_CHARS, MAX_TEXTS
+
+    s = get_settings()
+    path = path.rstrip("/")
+    if path.endswith("/imports"):
+        return (s.upload_max_bytes + MULTIPART_ROOM) * s.upload_max_files
+    if path in ("/classify/file", "/classify-texts/file", "/upload"):
+        return s.upload_max_bytes + MULTIPART_ROOM
+    if path == "/classify":
+        return MAX_TEXTS * MAX_CHARS + 1_000_000
+    if path == "/classify-texts":
+        return 3 * 2_000_000 + 10_000
+    return JSON_BODY_LIMIT
+
+
+class BodyLimit:
+    """Refuse a request body over ``body_limit`` with 413: at once by its Content-Length, and while it streams
+    in (chunked uploads carry no length), before the framework spools it to disk."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        limit = body_limit(scope["method"], scope["path"])
+        length = dict(scope.get("headers") or ()).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            response = JSONResponse({"detail": f"request larger than {limit:,} bytes"}, status_code=413)
+            return await response(scope, receive, send)
+        seen = 0
+
+        async def bounded_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:  # raised inside the route's body parsing: answered as a 413
+                    raise HTTPException(413, f"request larger than {limit:,} bytes")
+            return message
+
+        return await self.app(scope, bounded_receive, send)
 
 
 def create_app(engine: Optional[Engine] = None) -> FastAPI:
@@ -88,16 +139,7 @@ def create_app(engine: Optional[Engine] = None) -> FastAPI:
 
     app.openapi = openapi
 
-    @app.middleware("http")
-    async def bound_uploads(request: Request, call_next):
-        # refuse an oversized upload before reading it (the per-file check in the router catches the rest)
-        if request.method == "POST" and request.url.path.rstrip("/").endswith(("imports", "classify/file")):
-            limit = s.upload_max_bytes * s.upload_max_files + 1_000_000
-            length = request.headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > limit):
-                return JSONResponse({"detail": f"request larger than {limit:,} bytes"}, status_code=413)
-        return await call_next(request)
-
+    app.add_middleware(BodyLimit)
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}

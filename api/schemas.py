@@ -137,6 +137,10 @@ class ClassifyIn(BaseModel):
         for i, t in enumerate(texts):
             if len(t) > MAX_CHARS:
                 raise ValueError(f"text {i} has {len(t):,} characters; at most {MAX_CHARS:,}")
+            try:
+                t.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate (\ud800) is valid JSON but not text
+                raise ValueError(f"text {i} is not valid Unicode text (a lone surrogate)") from None
         return texts
 
 

@@ -224,8 +224,10 @@ def classify_page(request: Request, session: SessionDep):
 
 
 @router.post("/classify-texts", response_class=HTMLResponse)
-def classify_form(request: Request, session: SessionDep, texts: Annotated[str, Form(max_length=2_000_000)]):
+def classify_form(request: Request, session: SessionDep, texts: Annotated[str, Form(max_length=2_000_000)],
+                  max_goals: Annotated[Optional[int], Form(ge=0, le=17)] = None):
     """Labels with evidence for each non-empty line of the form (bounded as POST /classify is)."""
+    from .routers.classify import _settings
     from .schemas import MAX_CHARS, MAX_TEXTS
 
     _reader_gate(request, session)
@@ -240,20 +242,34 @@ def classify_form(request: Request, session: SessionDep, texts: Annotated[str, F
     from matcher.classify import classify_texts
 
     results = []
-    for text, res in zip(lines, classify_texts(lines) if lines else []):
+    for text, res in zip(lines, classify_texts(lines, settings=_settings(max_goals)) if lines else []):
         dimension = {"sdg_goal": "goal", "sdg_target": "target", "uprinfo": "theme"}
         results.append({"text": text, "language": res.language, "labels": [
             {"vocabulary": lab.vocabulary, "code": lab.code, "score": lab.score,
              "name": code_label(dimension.get(lab.vocabulary, lab.vocabulary), lab.code),
              "evidence": [e.summary() for e in lab.evidence]} for lab in res.labels]})
-    return _classify_response(request, texts, results, None)
+    return _classify_response(request, texts, results, None, one_goal=max_goals == 1)
 
 
-def _classify_response(request: Request, texts: str, results: list, error: Optional[str], status_code: int = 200):
+@router.post("/classify-texts/file")
+def classify_file_form(request: Request, session: SessionDep, file: UploadFile,
+                       text_column: Annotated[str, Form(min_length=1, max_length=500)],
+                       out_format: Annotated[str, Form(alias="format", pattern="^(csv|xlsx)$")] = "xlsx",
+                       max_goals: Annotated[Optional[int], Form(ge=0, le=17)] = None):
+    """The page's spreadsheet form: as POST /classify/file, with the page's access (the key cookie when reads are
+    closed) instead of an API key header."""
+    from .routers.classify import _annotate, _settings
+
+    _reader_gate(request, session)
+    return _annotate(file, text_column, out_format, _settings(max_goals))
+
+
+def _classify_response(request: Request, texts: str, results: list, error: Optional[str], status_code: int = 200,
+                       one_goal: bool = False):
     from matcher.model import model_version
 
     from .schemas import MAX_TEXTS
 
     return templates.TemplateResponse(request, "classify.html", {
-        "texts": texts, "results": results, "error": error, "max_texts": MAX_TEXTS,
+        "texts": texts, "results": results, "error": error, "max_texts": MAX_TEXTS, "one_goal": one_goal,
         "model_version": model_version()}, status_code=status_code)

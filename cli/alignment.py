@@ -310,5 +310,16 @@ def demo_job(engine, db: str, report_file: Path) -> None:
             out.print(f"\nreport: {report_file} (summary with charts, gaps, links with explanations, funding, method)")
         except ImportError:  # pragma: no cover - the report module ships with the package
             pass
-    out.print(f"store: {db}\nnext: upr-align gaps --country KEN --by goal --db {db}   ·   "
-              f"upr-align serve --db {db}  then open http://127.0.0.1:8000/country/KEN")
+    prog = _program()
+    out.print(f"store: {db}\nnext: {prog} gaps --country KEN --by goal --db {db}   ·   "
+              f"{prog} serve --db {db}  then open http://127.0.0.1:8000/country/KEN")
+
+
+def _program() -> str:
+    """How to call this command again: ``upr-align`` when it is on PATH, else the path it was started by
+    (``.venv/bin/upr-align`` before the environment is activated)."""
+    import shutil
+    import sys
+
+    started = sys.argv[0] if sys.argv and sys.argv[0].endswith("upr-align") else ""
+    return "upr-align" if shutil.which("upr-align") or not started else started

@@ -384,7 +384,7 @@ def classify(
                                             "model version changed.")] = False,
     full: Annotated[bool, typer.Option("--full", help="With --all: reclassify everything.")] = False,
     max_goals: Annotated[Optional[int], typer.Option(
-        "--max-goals", min=0, help="With a file or --text: keep at most N predicted SDG goals per text, the "
+        "--max-goals", min=0, max=17, help="With a file or --text: keep at most N predicted SDG goals per text, the "
         "best-scoring (1 = the primary goal only; 0 = no cap). Default: the rule calibrated with the model.")] = None,
     as_json: JsonOpt = False,
     db: DbOpt = None,
@@ -405,6 +405,7 @@ def classify(
                   "calibrated rule (set UPR_ALIGN_CLASSIFY_GOAL_MAX for a store of your own, then --all --full)")
         raise typer.Exit(2)
     settings = None if max_goals is None else matcher.get_settings().model_copy(update={"classify_goal_max": max_goals})
+    _ensure_model()
     if text is not None:
         _classify_text(text, as_json, settings)
     elif all_items:
@@ -420,6 +421,16 @@ def classify(
 
             err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(2) from None
+
+
+def _ensure_model() -> None:
+    """Train the text model now, under a status line, when it is not cached yet (first use: about a minute)."""
+    from matcher.model import default_model, model_cached
+
+    if not model_cached():
+        with err.status("training the classifier model from the shipped data (first use only; about a minute, "
+                        "more on a busy machine)…"):
+            default_model()
 
 
 def _classify_text(text: str, as_json: bool, settings=None) -> None:
@@ -452,6 +463,9 @@ def _classify_file(input_file: Path, text_column: str, out_file: Path, as_json: 
         print(to_json({"out": str(out_file), **counts}))
     else:
         out.print(f"{out_file}: {counts['rows']} rows ({counts['classified']} with text) in {counts['seconds']:.1f} s")
+        if counts.get("cells_cut"):
+            err.print(f"[yellow]warning:[/yellow] {counts['cells_cut']} cells longer than 32,767 characters were cut "
+                      "(the most an XLSX cell holds); write a .csv to keep them whole")
 
 
 def _classify_all(db: Optional[str], full: bool, as_json: bool) -> None:

@@ -26,7 +26,7 @@ from sqlmodel import Session
 from .labels import Label, Result
 from .bulk import insert_params, write_params
 from .models import Activity, CFItem, Classification, ItemTag, Recommendation
-from .tables import TableError, TableWriter, read_table
+from .tables import XLSX_CELL_CHARS, TableError, TableWriter, read_table
 from .taxonomy import goal_of
 
 ITEM_TYPES = ("recommendation", "cf_item", "activity")
@@ -458,7 +458,7 @@ def _sorted(codes: Iterable[str]) -> list[str]:
     return sorted(codes, key=_code_key)
 
 
-XLSX_CELL_LIMIT = 32767  # characters Excel keeps in one cell
+XLSX_CELL_LIMIT = XLSX_CELL_CHARS  # characters Excel keeps in one cell
 
 
 def result_cells(result: Optional[Result], *, max_chars: Optional[int] = None) -> dict[str, str]:
@@ -499,7 +499,8 @@ def classify_file(in_path: str | Path, out_path: str | Path, text_column: str, *
 
     Streams ``batch_size`` rows at a time.  Input columns named like a result column are replaced.
     Raises ``TableError`` for an unreadable file or a missing ``text_column`` (naming the columns found).
-    Returns ``{"rows", "classified", "seconds"}``; ``progress(n)`` is called with rows done per batch.
+    Returns ``{"rows", "classified", "cells_cut", "seconds"}`` (``cells_cut``: XLSX input cells cut to 32,767
+    characters); ``progress(n)`` is called with rows done per batch.
     ``settings`` (default: the environment's) reach the classifier, e.g. a cap on goals per text.
     """
     from .classify import classify_texts
@@ -538,5 +539,6 @@ def classify_file(in_path: str | Path, out_path: str | Path, text_column: str, *
                 batch = []
         if batch:
             flush(batch)
+    counts["cells_cut"] = writer.cells_cut
     counts["seconds"] = round(time.perf_counter() - start, 3)
     return counts

@@ -50,8 +50,9 @@ from .settings import Settings, get_settings
 from .taxonomy import goal_of as _taxonomy_goal_of, normalise_goal, normalise_target, theme_code
 
 # Version of the rules below (not of the model): stored classifications are recomputed when it changes.
-# 2: a target needs evidence of its own besides the theme crosswalk; 3: no goal evidence of weight 0 (the theme's
-# goal shares, off by default, were listed as "crosswalk 0.00").
+# 2: a target needs evidence of its own besides the theme crosswalk; 3: no evidence of weight 0 (the theme's goal
+# shares and inferred crosswalk links, off by default, were listed as "crosswalk 0.00"); ties of the goal cap go to
+# the lower goal number.
 RULES_VERSION = "rules-3"
 
 WILDLIFE = re.compile(r"wildlife|species|flora\b|fauna|poach|ivory|rhino|elephant|pangolin|timber|logging|\bcites\b",
@@ -223,13 +224,18 @@ def decide_goals(raw: dict[str, float], rule: tuple[float, float, int], protecte
     """
     threshold, relative, limit = rule
     kept = {g: sc for g, sc in raw.items() if sc >= threshold or g in protected}
-    ranked = sorted((g for g in kept if g not in protected), key=lambda g: (-kept[g], g))
+    ranked = sorted((g for g in kept if g not in protected), key=lambda g: (-kept[g], _goal_number(g)))
     if ranked:
         cut = relative * kept[ranked[0]]
         limit = limit or len(ranked)
         drop = {g for n, g in enumerate(ranked) if n >= limit or kept[g] < cut}
         kept = {g: sc for g, sc in kept.items() if g not in drop}
     return kept
+
+
+def _goal_number(goal: str) -> int:
+    """Ties between goals go to the lower goal number (5 before 16), not to the string order."""
+    return int(goal) if goal.isdigit() else 99
 
 
 def _evidence(i, text, declared, hits, X, probs, model: TextModel, s: Settings):
@@ -277,6 +283,8 @@ def _evidence(i, text, declared, hits, X, probs, model: TextModel, s: Settings):
         links, shares = _theme_links().get(theme, ((), {}))
         for target, basis, rationale in links:
             w = s.classify_weight_crosswalk_curated if basis == "curated" else s.classify_weight_crosswalk_inferred
+            if w <= 0:  # a link of weight 0 is not evidence ("crosswalk 0.00" only clutters)
+                continue
             tev[target].append(Evidence("crosswalk", round(w * tscore, 4),
                                         {"theme": theme, "basis": basis, "rationale": rationale}))
         for goal, share in shares.items() if s.classify_weight_crosswalk_goal > 0 else ():  # no 0.00 evidence

@@ -101,12 +101,17 @@ def read_table(path: str | Path, *, encoding: str | None = None) -> Table:
 
 def _read_csv(path: Path, encoding: str) -> Table:
     fh = open(path, encoding=encoding, errors="strict", newline="")
-    first = fh.readline()
-    fh.seek(0)
-    reader = csv.reader(fh, delimiter=detect_delimiter(first))
     try:
+        first = fh.readline()
+        fh.seek(0)
+        reader = csv.reader(fh, delimiter=detect_delimiter(first))
         header = next(reader, None)
-    except (UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError as exc:
+        fh.close()
+        # the first read decodes a whole block, so the bad byte may be on any of the first rows
+        raise TableError(f"{path.name}: not valid {encoding} text near the start ({exc.reason}); save the file as "
+                         "UTF-8") from None
+    except csv.Error as exc:
         fh.close()
         raise TableError(f"{path.name}: row 1: cannot read the header ({exc})") from None
     if not header or not any(h.strip() for h in header):
@@ -168,10 +173,14 @@ def _read_xlsx(path: Path) -> Table:
     return Table(path.name, columns, rows())
 
 
+XLSX_CELL_CHARS = 32767  # characters Excel keeps in one cell
+
+
 class TableWriter:
     """Write rows to ``path`` as XLSX (suffix .xlsx) or UTF-8 CSV; every text cell is formula-safe.
 
-    Use as a context manager: ``with TableWriter(path, columns) as w: w.write(cells)``.
+    Use as a context manager: ``with TableWriter(path, columns) as w: w.write(cells)``.  An XLSX cell keeps at most
+    ``XLSX_CELL_CHARS`` characters (what Excel holds): longer text is cut there and counted in ``cells_cut``.
     """
 
     def __init__(self, path: str | Path, columns: list[str]):
@@ -179,6 +188,7 @@ class TableWriter:
         self.xlsx = self.path.suffix.lower() == ".xlsx"
         self.columns = columns
         self.rows = 0
+        self.cells_cut = 0
 
     def __enter__(self) -> "TableWriter":
         if self.xlsx:
@@ -203,7 +213,12 @@ class TableWriter:
             from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
             # control characters (e.g. vertical tab pasted from Word) are not allowed in XLSX cells
-            self._ws.append([ILLEGAL_CHARACTERS_RE.sub("", c) if isinstance(c, str) else c for c in safe])
+            cells = [ILLEGAL_CHARACTERS_RE.sub("", c) if isinstance(c, str) else c for c in safe]
+            for i, c in enumerate(cells):
+                if isinstance(c, str) and len(c) > XLSX_CELL_CHARS:
+                    cells[i] = c[:XLSX_CELL_CHARS]
+                    self.cells_cut += 1
+            self._ws.append(cells)
         else:
             self._csv.writerow(["" if c is None else c for c in safe])
 

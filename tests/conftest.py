@@ -68,6 +68,20 @@ def engine(db_url):
 
 
 @pytest.fixture
+def sqlite_engine(tmp_path, monkeypatch):
+    """A migrated store in a SQLite file of its own, set as the default database (for tests whose subject does not
+    depend on the backend)."""
+    from matcher import get_engine, settings as settings_mod, store
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.setenv("UPR_ALIGN_DATABASE_URL", url)
+    settings_mod.get_settings.cache_clear()
+    yield get_engine(url)
+    store.dispose_engines()
+    settings_mod.get_settings.cache_clear()
+
+
+@pytest.fixture
 def shared_data():
     """The real data folder beside the repository (../shared/data); skip when absent."""
     if not SHARED.is_dir():

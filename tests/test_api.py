@@ -346,7 +346,7 @@ def test_classify_file_upload(client, monkeypatch):
 
 def test_classify_page(client, monkeypatch):
     page = client.get("/classify-texts")
-    assert page.status_code == 200 and 'action="/classify/file"' in page.text and "Classify texts" in page.text
+    assert page.status_code == 200 and 'action="/classify-texts/file"' in page.text and "Classify texts" in page.text
     r = client.post("/classify-texts", data={"texts": "Eliminate female genital mutilation\n\n<b>Ensure safe water</b>\n"})
     assert r.status_code == 200
     assert "Labels of text 1" in r.text and "Labels of text 2" in r.text and "Labels of text 3" not in r.text

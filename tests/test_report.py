@@ -251,18 +251,10 @@ def soffice():
 
 
 @pytest.fixture
-def kenya_sqlite(tmp_path, monkeypatch):
+def kenya_sqlite(sqlite_engine):
     """The Kenya test store on SQLite only: the workbook does not depend on the backend, so it is converted once."""
-    from matcher import get_engine, settings as settings_mod, store
-
-    url = f"sqlite:///{tmp_path / 'kenya.db'}"
-    monkeypatch.setenv("UPR_ALIGN_DATABASE_URL", url)
-    settings_mod.get_settings.cache_clear()
-    engine = get_engine(url)
-    build_kenya(engine)
-    yield engine
-    store.dispose_engines()
-    settings_mod.get_settings.cache_clear()
+    build_kenya(sqlite_engine)
+    return sqlite_engine
 
 
 def test_libreoffice_converts_the_report_to_pdf(soffice, kenya_sqlite, tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 from typing import Annotated, Literal, Optional
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
@@ -61,7 +62,8 @@ async def classify_file_upload(
                                                  "per text (1 = the primary goal; unset: the calibrated rule).")] = None):
     """The uploaded table with five columns added: sdg_goals, sdg_targets, themes (';'-separated), sdg_scores and
     evidence (JSON), as ``upr-align classify FILE --text-column COL --out OUT`` writes it (formula-like cells
-    neutralised)."""
+    neutralised), in ``format`` (CSV unless asked: whatever was uploaded).  In XLSX a cell keeps at most 32,767
+    characters: header ``X-Cells-Cut`` counts the input cells that were cut (0 in CSV)."""
     return await run_in_threadpool(_annotate, file, text_column, out_format, _settings(max_goals))
 
 
@@ -76,9 +78,16 @@ def _annotate(file: UploadFile, text_column: str, out_format: str, settings) -> 
         path = _spool(file, get_settings().upload_max_bytes, Path(tmp))
         out = Path(tmp) / f"{Path(name).stem}_classified.{out_format}"
         try:
-            classify_file(path, out, text_column, settings=settings)
+            counts = classify_file(path, out, text_column, settings=settings)
         except TableError as exc:
             raise HTTPException(422, str(exc)) from None
         data = out.read_bytes()
     media = XLSX if out_format == "xlsx" else "text/csv; charset=utf-8"
-    return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{out.name}"'})
+    return Response(data, media_type=media, headers={"Content-Disposition": attachment(out.name),
+                                                     "X-Cells-Cut": str(counts.get("cells_cut", 0))})
+
+
+def attachment(name: str) -> str:
+    """A Content-Disposition header for any file name: an ASCII fallback plus the UTF-8 name (RFC 6266/5987)."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
