@@ -179,6 +179,48 @@ def gaps(
     _write([dict(r, label=code_label(by, r["code"])) for r in rows], FILE_COLUMNS, fmt, out_file, f"gaps by {by}")
 
 
+@app.command("goal-shares")
+def goal_shares(
+    country: Annotated[Optional[str], typer.Option("--country", help="ISO3 code or name (default: every country; "
+                                                   "slower: every text is classified again).")] = None,
+    item_type: Annotated[str, typer.Option("--item-type", help="recommendation | cf_item | activity")] = "recommendation",
+    response: Annotated[Optional[str], typer.Option("--response", help="Recommendations of this response only: "
+                                                    "accepted | noted | ... | all")] = None,
+    with_declared: Annotated[bool, typer.Option("--with-declared", help="Only items whose source declared goals, "
+                                                "so both columns judge the same texts.")] = False,
+    fmt: ExportOpt = "table",
+    out_file: OutOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Per SDG goal: how many items the source declared it for, how many the text alone gets it (and by what
+    evidence), where the two agree, and each goal's share of all declared / predicted goals."""
+    from matcher.goal_shares import COLUMNS, ITEM_TYPES
+    from matcher.goal_shares import goal_shares as shares
+
+    if item_type not in ITEM_TYPES:
+        err.print(f"[red]error:[/red] --item-type must be one of {', '.join(ITEM_TYPES)}, not '{item_type}'")
+        raise typer.Exit(2)
+    if response and item_type != "recommendation":
+        err.print("[red]error:[/red] --response applies to recommendations only")
+        raise typer.Exit(2)
+    iso3 = _iso3(country) if country else None
+    with err.status("classifying the texts without their declared tags…"):
+        result = _query(shares, db, item_type=item_type, country=iso3, response=response, with_declared=with_declared)
+    if fmt == "table":
+        out.print(f"{result['items']} {item_type} items{' of ' + iso3 if iso3 else ''}"
+                  f"{', ' + response if response else ''}: {result['with_declared']} with declared goals "
+                  f"({result['declared_pairs']} (item, goal) pairs), {result['predicted_pairs']} predicted pairs, "
+                  f"{result['without_prediction']} items with no predicted goal (model {result['model_version']})")
+    if fmt == "table":  # the screen keeps the counts that matter; files carry every column
+        rows = [{"goal": r["goal"], "name": r["name"], "declared": r["declared"],
+                 "decl %": f"{100 * r['declared_share']:.1f}%", "predicted": r["predicted"],
+                 "pred %": f"{100 * r['predicted_share']:.1f}%", "both": r["both"], "model": r["by_model"],
+                 "targets": r["by_targets"], "lexicon": r["by_lexicon"]} for r in result["data"]]
+        _write(rows, list(rows[0]), fmt, out_file, "goal shares")
+        return
+    _write(result["data"], COLUMNS, fmt, out_file, "goal shares")
+
+
 @app.command()
 def funding(
     country: CountryOpt,

@@ -41,6 +41,21 @@ def gaps(session: SessionDep, _: Reader, country: str, by: By = "theme", respons
     return cached_json(session, ("gaps", iso3, by, response), build)
 
 
+@router.get("/goal-shares", response_model=dict[str, Any])
+def goal_shares(session: SessionDep, _: Reader, country: str,
+                item_type: Annotated[str, Query(pattern="^(recommendation|cf_item|activity)$")] = "recommendation",
+                response: Optional[ResponseQ] = None, with_declared: bool = False):
+    """Per SDG goal: items the sources declared it for, items whose text alone gets it (classified again without
+    the declared tags, with the evidence kinds behind it), agreement, and each goal's share of all declared and
+    predicted goals (as ``upr-align goal-shares``)."""
+    from matcher.goal_shares import goal_shares as shares
+
+    iso3 = country_or_422(country)
+    if response and item_type != "recommendation":
+        raise unprocessable("response applies to recommendations only", ("query", "response"))
+    return shares(session, item_type=item_type, country=iso3, response=response, with_declared=with_declared)
+
+
 @router.get("/funding", response_model=Page[dict[str, Any]])
 def funding(session: SessionDep, _: Reader, country: str,
             by: Annotated[str, Query(pattern="^(theme|goal|target|action|all)$")] = "theme",
