@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any, Iterable, Optional, Sequence
 
 EXCEL_MAX_ROWS = 1_048_576  # rows of an XLSX sheet, the header included
+XLSX_CELL_CHARS = 32767  # characters Excel keeps in one cell
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
@@ -70,6 +71,14 @@ def to_xlsx(path, sheets: dict[str, tuple[Sequence[dict], Sequence[str]]]) -> No
     wb.save(path)
 
 
+def _fit(value: Any) -> Any:
+    """A text longer than an XLSX cell holds, cut so that the cell says it was cut (the CSV export keeps it whole)."""
+    if isinstance(value, str) and len(value) > XLSX_CELL_CHARS:
+        note = f" … [cut: {len(value):,} characters; the CSV export has the whole text]"
+        return value[:XLSX_CELL_CHARS - len(note)] + note
+    return value
+
+
 def write_sheet(ws, rows: Sequence[dict], columns: Sequence[str], number_formats: Optional[dict[str, str]] = None) -> int:
     """Fill an openpyxl worksheet with a flat table: header row, one row per dict, header frozen, autofilter on,
     every text cell formula-safe; ``number_formats`` maps a column to an Excel number format. Returns rows written."""
@@ -81,7 +90,7 @@ def write_sheet(ws, rows: Sequence[dict], columns: Sequence[str], number_formats
     ws.append([safe_cell(str(c)) for c in columns])
     widths = [len(str(c)) + 2 for c in columns]
     for n, row in enumerate(rows):
-        values = [safe_cell(flat(row.get(c))) for c in columns]
+        values = [_fit(safe_cell(flat(row.get(c)))) for c in columns]
         ws.append(values)
         if n < 200:  # column widths from a sample: enough to read, cheap on big sheets
             widths = [max(w, len(str(v)) + 2 if v is not None else 0) for w, v in zip(widths, values)]

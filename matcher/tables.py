@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import xlsx
-from .exports import safe_cell
+from .exports import XLSX_CELL_CHARS, safe_cell
 from .sources import Source
 
 csv.field_size_limit(16 * 1024 * 1024)
@@ -171,9 +171,6 @@ def _read_xlsx(path: Path) -> Table:
             book.close()
 
     return Table(path.name, columns, rows())
-
-
-XLSX_CELL_CHARS = 32767  # characters Excel keeps in one cell
 
 
 class TableWriter:

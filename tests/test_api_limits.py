@@ -151,3 +151,14 @@ def test_goal_cap_ties_go_to_the_lower_goal_number():
 
     assert list(decide_goals({"5": 0.5, "8": 0.5, "16": 0.5}, (0.1, 0.8, 1))) == ["5"]
     assert list(decide_goals({"16": 0.6, "5": 0.5}, (0.1, 0.8, 1))) == ["16"]
+
+
+def test_xlsx_exports_say_when_a_cell_was_cut(tmp_path):
+    from matcher.exports import XLSX_CELL_CHARS, to_xlsx
+
+    long = "Adopt a comprehensive law against discrimination. " * 1000  # 50,000 characters
+    to_xlsx(tmp_path / "x.xlsx", {"gaps": ([{"text": long, "n": 1}, {"text": "short", "n": 2}], ["text", "n"])})
+    ws = load_workbook(tmp_path / "x.xlsx").active
+    cut = ws.cell(2, 1).value
+    assert len(cut) == XLSX_CELL_CHARS and cut.startswith(long[:1000]) and "cut: 50,000 characters" in cut
+    assert ws.cell(3, 1).value == "short" and ws.cell(2, 2).value == 1
