@@ -19,6 +19,17 @@ ResponseOpt = Annotated[str, typer.Option(
     "--response", help="accepted | noted | partially_accepted | pending | voluntary_pledge | all")]
 ExportOpt = Annotated[str, typer.Option("--format", "-f", help="table | csv | json | xlsx (xlsx needs --out)")]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Write to this file instead of the screen.")]
+ItemTypeOpt = Annotated[str, typer.Option("--item-type", help="recommendation | cf_item | activity")]
+ItemResponseOpt = Annotated[Optional[str], typer.Option(
+    "--response", help="Recommendations of this response only: accepted | noted | ... | all")]
+
+
+def _check_item_type(item_type: str) -> None:
+    from matcher.goal_shares import ITEM_TYPES
+
+    if item_type not in ITEM_TYPES:
+        err.print(f"[red]error:[/red] --item-type must be one of {', '.join(ITEM_TYPES)}, not '{item_type}'")
+        raise typer.Exit(2)
 
 
 def _iso3(country: str) -> str:
@@ -183,9 +194,8 @@ def gaps(
 def goal_shares(
     country: Annotated[Optional[str], typer.Option("--country", help="ISO3 code or name (default: every country; "
                                                    "slower: every text is classified again).")] = None,
-    item_type: Annotated[str, typer.Option("--item-type", help="recommendation | cf_item | activity")] = "recommendation",
-    response: Annotated[Optional[str], typer.Option("--response", help="Recommendations of this response only: "
-                                                    "accepted | noted | ... | all")] = None,
+    item_type: ItemTypeOpt = "recommendation",
+    response: ItemResponseOpt = None,
     with_declared: Annotated[bool, typer.Option("--with-declared", help="Only items whose source declared goals, "
                                                 "so both columns judge the same texts.")] = False,
     fmt: ExportOpt = "table",
@@ -194,12 +204,10 @@ def goal_shares(
 ) -> None:
     """Per SDG goal: how many items the source declared it for, how many the text alone gets it (and by what
     evidence), where the two agree, and each goal's share of all declared / predicted goals."""
-    from matcher.goal_shares import COLUMNS, ITEM_TYPES
+    from matcher.goal_shares import COLUMNS
     from matcher.goal_shares import goal_shares as shares
 
-    if item_type not in ITEM_TYPES:
-        err.print(f"[red]error:[/red] --item-type must be one of {', '.join(ITEM_TYPES)}, not '{item_type}'")
-        raise typer.Exit(2)
+    _check_item_type(item_type)
     if response and item_type != "recommendation":
         err.print("[red]error:[/red] --response applies to recommendations only")
         raise typer.Exit(2)
@@ -219,6 +227,33 @@ def goal_shares(
         _write(rows, list(rows[0]), fmt, out_file, "goal shares")
         return
     _write(result["data"], COLUMNS, fmt, out_file, "goal shares")
+
+
+@app.command()
+def disagreements(
+    country: CountryOpt,
+    item_type: ItemTypeOpt = "recommendation",
+    response: ItemResponseOpt = None,
+    limit: LimitOpt = None,
+    fmt: ExportOpt = "table",
+    out_file: OutOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Items whose source declared SDG goals that their text alone does not get (or gets others): declared,
+    predicted, the goals only one side has, and the evidence behind each predicted goal, for review."""
+    from matcher.goal_shares import DISAGREEMENT_COLUMNS, goal_disagreements
+
+    _check_item_type(item_type)
+    iso3 = _iso3(country)
+    with err.status("classifying the texts without their declared tags…"):
+        rows = _query(goal_disagreements, db, item_type=item_type, country=iso3, response=response)
+    n = _limit(limit, fmt)
+    if fmt == "table":
+        out.print(f"{len(rows)} {item_type} items of {iso3} whose declared goals differ from what their text gets")
+        rows = [{k: r[k] for k in ("item_id", "text", "declared", "predicted")} for r in rows[:n]]
+        _write(rows, ["item_id", "text", "declared", "predicted"], fmt, out_file, "disagreements")
+        return
+    _write(rows[:n] if n else rows, DISAGREEMENT_COLUMNS, fmt, out_file, "disagreements")
 
 
 @app.command()

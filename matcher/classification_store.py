@@ -393,7 +393,12 @@ def _declared_codes(tags: list[tuple[str, str]], vocabulary: str) -> set[str]:
 
 def iter_disagreements(session: Session, *, vocabulary: str = "sdg_goal", item_type: Optional[str] = None,
                        page: int = 1000) -> Iterator[dict]:
-    """Classified items with declared ``vocabulary`` codes whose predicted codes differ.
+    """Classified items with declared ``vocabulary`` codes whose predicted codes differ, from the stored labels.
+
+    Right for themes (a declared theme carries model evidence only when the model alone would give it); for
+    goals the stored label of a declared goal may carry model evidence too weak to give the goal alone, so it
+    counts as predicted: ``matcher.goal_shares.goal_disagreements`` (``upr-align disagreements``) classifies the
+    texts again without their tags instead.
 
     For ``sdg_goal`` the declared goals include the goals of declared targets; predicted codes are those
     resting on the text, not on the declared tag itself (see ``_independent``).  Yields

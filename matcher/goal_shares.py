@@ -20,7 +20,7 @@ Items with no predicted goal are counted apart (``without_prediction``): a text 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Optional
+from typing import Iterator, Optional
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -29,6 +29,9 @@ from .models import Activity, CFItem, ItemCountry, Recommendation
 from .taxonomy import goal_of, goal_short
 
 ITEM_TYPES = ("recommendation", "cf_item", "activity")
+GOALS = tuple(str(n) for n in range(1, 18))
+DISAGREEMENT_COLUMNS = ["item_type", "item_id", "text", "declared", "predicted", "only_declared", "only_predicted",
+                        "predicted_evidence"]
 COLUMNS = ["goal", "name", "declared", "predicted", "both", "only_declared", "only_predicted", "declared_share",
            "predicted_share", "by_model", "by_targets", "by_lexicon"]
 _CHUNK = 5000
@@ -56,6 +59,28 @@ def _scope(session: Session, item_type: str, country: Optional[str], response: O
     return stmt
 
 
+def judged_items(session: Session, *, item_type: str = "recommendation", country: Optional[str] = None,
+                 response: Optional[str] = None, with_declared: bool = False, settings=None) -> Iterator[tuple]:
+    """``(item_id, text, declared goals, Result of the text alone)`` for each item in scope, in id order.
+
+    The declared goals include the goals of declared targets; the text is classified without its declared tags.
+    ``with_declared``: only the items whose source declared goals.
+    """
+    from .classification_store import _declared, _text_rows
+    from .classify import classify_texts
+
+    ids = sorted(i for (i,) in session.execute(_scope(session, item_type, country, response)))
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start:start + _CHUNK]
+        tags = _declared(session, item_type, chunk, ("sdg_goal", "sdg_target"))
+        declared = {i: {g for _, code in tags.get(i, ()) if (g := goal_of(code)) in GOALS} for i in chunk}
+        rows = _text_rows(session, item_type, "", len(chunk), ids=chunk)
+        if with_declared:
+            rows = [(i, t) for i, t in rows if declared[i]]
+        for (item_id, text), result in zip(rows, classify_texts([t for _, t in rows], settings=settings)):
+            yield item_id, text, declared[item_id], result
+
+
 def goal_shares(session: Session, *, item_type: str = "recommendation", country: Optional[str] = None,
                 response: Optional[str] = None, with_declared: bool = False, settings=None) -> dict:
     """``{"item_type", "country", "response", "items", "with_declared", "without_prediction", "declared_pairs",
@@ -63,42 +88,31 @@ def goal_shares(session: Session, *, item_type: str = "recommendation", country:
 
     ``with_declared``: only the items whose source declared goals (so both sides judge the same texts).
     """
-    from .classification_store import _declared, _text_rows
-    from .classify import classify_texts
-
-    ids = [i for (i,) in session.execute(_scope(session, item_type, country, response))]
-    counts = {g: dict.fromkeys(COLUMNS[2:], 0) for g in (str(n) for n in range(1, 18))}
+    counts = {g: dict.fromkeys(COLUMNS[2:], 0) for g in GOALS}
     judged = declared_items = without_prediction = 0  # judged: the items classified here
     version = ""
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start:start + _CHUNK]
-        tags = _declared(session, item_type, chunk, ("sdg_goal", "sdg_target"))
-        rows = _text_rows(session, item_type, "", len(chunk), ids=chunk)
-        if with_declared:
-            rows = [(i, t) for i, t in rows if any(goal_of(code) for _, code in tags.get(i, ()))]
-        results = classify_texts([text for _, text in rows], settings=settings)
-        for (item_id, _), result in zip(rows, results):
-            version = result.model_version
-            decl = {g for _, code in tags.get(item_id, ()) if (g := goal_of(code)) in counts}
-            judged += 1
-            declared_items += bool(decl)
-            predicted = set()
-            for lab in result.labels:
-                if lab.vocabulary == "sdg_goal" and lab.code in counts:
-                    predicted.add(lab.code)
-                    kinds = {e.method for e in lab.evidence}
-                    row = counts[lab.code]
-                    row["by_model"] += "model" in kinds
-                    row["by_targets"] += "implied" in kinds
-                    row["by_lexicon"] += "lexicon" in kinds
-            without_prediction += not predicted
-            for goal in predicted | decl:
-                row = counts[goal]
-                row["declared"] += goal in decl
-                row["predicted"] += goal in predicted
-                row["both"] += goal in decl and goal in predicted
-                row["only_declared"] += goal in decl and goal not in predicted
-                row["only_predicted"] += goal in predicted and goal not in decl
+    for _, _, decl, result in judged_items(session, item_type=item_type, country=country, response=response,
+                                           with_declared=with_declared, settings=settings):
+        version = result.model_version
+        judged += 1
+        declared_items += bool(decl)
+        predicted = set()
+        for lab in result.labels:
+            if lab.vocabulary == "sdg_goal" and lab.code in counts:
+                predicted.add(lab.code)
+                kinds = {e.method for e in lab.evidence}
+                row = counts[lab.code]
+                row["by_model"] += "model" in kinds
+                row["by_targets"] += "implied" in kinds
+                row["by_lexicon"] += "lexicon" in kinds
+        without_prediction += not predicted
+        for goal in predicted | decl:
+            row = counts[goal]
+            row["declared"] += goal in decl
+            row["predicted"] += goal in predicted
+            row["both"] += goal in decl and goal in predicted
+            row["only_declared"] += goal in decl and goal not in predicted
+            row["only_predicted"] += goal in predicted and goal not in decl
     declared_pairs = sum(r["declared"] for r in counts.values())
     predicted_pairs = sum(r["predicted"] for r in counts.values())
     data = []
@@ -110,3 +124,25 @@ def goal_shares(session: Session, *, item_type: str = "recommendation", country:
             "with_declared": declared_items, "without_prediction": without_prediction,
             "declared_pairs": declared_pairs, "predicted_pairs": predicted_pairs, "model_version": version,
             "data": data}
+
+
+def goal_disagreements(session: Session, *, item_type: str = "recommendation", country: Optional[str] = None,
+                       response: Optional[str] = None, settings=None) -> list[dict]:
+    """The items with declared goals whose text alone gets other goals, for review: one row each with
+    DISAGREEMENT_COLUMNS (``predicted_evidence``: per predicted goal the kinds of evidence behind it)."""
+    out = []
+    for item_id, text, decl, result in judged_items(session, item_type=item_type, country=country,
+                                                    response=response, with_declared=True, settings=settings):
+        goals = {lab.code: lab for lab in result.labels if lab.vocabulary == "sdg_goal" and lab.code in GOALS}
+        if set(goals) == decl:
+            continue
+        order = sorted(decl | set(goals), key=int)
+        out.append({"item_type": item_type, "item_id": item_id, "text": text,
+                    "declared": ";".join(g for g in order if g in decl),
+                    "predicted": ";".join(g for g in order if g in goals),
+                    "only_declared": ";".join(g for g in order if g in decl and g not in goals),
+                    "only_predicted": ";".join(g for g in order if g in goals and g not in decl),
+                    "predicted_evidence": "; ".join(
+                        f"{g}: " + ", ".join(dict.fromkeys(e.summary() for e in goals[g].evidence))
+                        for g in order if g in goals)})
+    return out

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from matcher import import_file
 from matcher.classify import classify_texts
-from matcher.goal_shares import COLUMNS, goal_shares
+from matcher.goal_shares import COLUMNS, DISAGREEMENT_COLUMNS, goal_disagreements, goal_shares
 from matcher.models import Recommendation
 
 from conftest import DATA
@@ -59,6 +59,18 @@ def test_goal_shares_compare_declared_and_predicted(engine):
     assert abs(sum(r["predicted_share"] for r in report["data"]) - 1) < 1e-3
     assert by_goal["16"]["declared"] >= 1 and by_goal["16"]["predicted"] >= 1  # justice texts on both sides
     # scope: only the texts with declared goals; only accepted recommendations
+    # disagreements: exactly the items with declared goals whose text alone gets other goals
+    with Session(engine) as s:
+        rows = goal_disagreements(s, country="SVN")
+    differ = {i for i in ids if declared[i] and declared[i] != predicted[i]}
+    assert {r["item_id"] for r in rows} == differ and differ
+    for r in rows:
+        split = lambda cell: set(filter(None, cell.split(";")))  # noqa: E731
+        assert set(r) == set(DISAGREEMENT_COLUMNS) and r["text"] == texts[r["item_id"]]
+        assert split(r["declared"]) == declared[r["item_id"]] and split(r["predicted"]) == predicted[r["item_id"]]
+        assert split(r["only_declared"]) == declared[r["item_id"]] - predicted[r["item_id"]]
+        assert split(r["only_predicted"]) == predicted[r["item_id"]] - declared[r["item_id"]]
+        assert all(f"{g}: " in r["predicted_evidence"] for g in split(r["predicted"]))
     assert declared_only["items"] == declared_only["with_declared"] == report["with_declared"] < report["items"]
     assert declared_only["declared_pairs"] == report["declared_pairs"]
     assert accepted["items"] < report["items"]
@@ -90,3 +102,13 @@ def test_goal_shares_cli_and_api(engine, db_url):
     assert client.get("/goal-shares", params={"country": "SVN", "item_type": "activity",
                                               "response": "accepted"}).status_code == 422
     assert json.loads(client.get("/goal-shares", params={"country": "SVN", "item_type": "cf_item"}).text)["items"] == 0
+    # disagreements: CLI (table and CSV) and API agree
+    r = runner.invoke(app, ["disagreements", "--country", "SVN", "--format", "csv", "--limit", "0", "--db", db_url])
+    listed = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert r.exit_code == 0 and listed and list(listed[0]) == DISAGREEMENT_COLUMNS
+    r = runner.invoke(app, ["disagreements", "--country", "SVN", "--db", db_url])
+    assert r.exit_code == 0 and f"{len(listed)} recommendation items of SVN" in r.output
+    page = client.get("/disagreements", params={"country": "SVN", "limit": 5, "offset": 1}).json()
+    assert page["count"] == len(listed) and [d["item_id"] for d in page["data"]] == [
+        d["item_id"] for d in listed[1:6]]
+    assert client.get("/disagreements", params={"country": "nowhere"}).status_code == 422

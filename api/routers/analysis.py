@@ -56,6 +56,21 @@ def goal_shares(session: SessionDep, _: Reader, country: str,
     return shares(session, item_type=item_type, country=iso3, response=response, with_declared=with_declared)
 
 
+@router.get("/disagreements", response_model=Page[dict[str, Any]])
+def goal_disagreements(session: SessionDep, _: Reader, country: str,
+                       item_type: Annotated[str, Query(pattern="^(recommendation|cf_item|activity)$")] = "recommendation",
+                       response: Optional[ResponseQ] = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                       offset: Annotated[int, Query(ge=0)] = 0):
+    """Items whose declared SDG goals differ from what their text alone gets (as ``upr-align disagreements``)."""
+    from matcher.goal_shares import goal_disagreements as find
+
+    iso3 = country_or_422(country)
+    if response and item_type != "recommendation":
+        raise unprocessable("response applies to recommendations only", ("query", "response"))
+    rows = find(session, item_type=item_type, country=iso3, response=response)
+    return {"data": rows[offset:offset + limit], "count": len(rows)}
+
+
 @router.get("/funding", response_model=Page[dict[str, Any]])
 def funding(session: SessionDep, _: Reader, country: str,
             by: Annotated[str, Query(pattern="^(theme|goal|target|action|all)$")] = "theme",
