@@ -98,6 +98,35 @@ def country_page(request: Request, session: SessionDep, country: str, response: 
         "money": money})
 
 
+ITEM_TYPE_LABELS = (("recommendation", "UPR recommendations"), ("cf_item", "Cooperation Framework items"),
+                    ("activity", "donor activities"))
+
+
+@router.get("/country/{country}/goals", response_class=HTMLResponse)
+def goals_page(request: Request, session: SessionDep, country: str, item_type: str = "recommendation"):
+    """Declared SDG goals beside what the texts alone get (``upr-align goal-shares`` and ``disagreements``)."""
+    from matcher.goal_shares import goal_disagreements, goal_shares
+
+    _reader_gate(request, session)
+    iso3 = to_iso3(country)
+    if iso3 is None:
+        raise HTTPException(404, f"unknown country '{country}'")
+    if item_type not in dict(ITEM_TYPE_LABELS):
+        raise HTTPException(422, f"item_type must be one of {', '.join(dict(ITEM_TYPE_LABELS))}")
+    declared_only = goal_shares(session, item_type=item_type, country=iso3, with_declared=True)
+    # compare on the same texts when the source declared goals; else show what the texts get
+    shares = declared_only if declared_only["items"] else goal_shares(session, item_type=item_type, country=iso3)
+    rows = [r for r in shares["data"] if r["declared"] or r["predicted"]]
+    chart = bar_chart("Share of all declared / predicted SDG goals (%)", [_goal_label(r["goal"]) for r in rows], [
+        Series("declared by the source", [round(100 * r["declared_share"], 1) for r in rows], PALETTE["donor"]),
+        Series("predicted from the text", [round(100 * r["predicted_share"], 1) for r in rows], PALETTE["cf"])],
+        unit="%")
+    found = goal_disagreements(session, item_type=item_type, country=iso3) if declared_only["items"] else []
+    return templates.TemplateResponse(request, "goals.html", {
+        "iso3": iso3, "name": _name(iso3), "item_type": item_type, "item_types": ITEM_TYPE_LABELS, "shares": shares,
+        "chart": chart, "disagreements": found, "shown": found[:100]})
+
+
 def _goal_label(code: str) -> str:
     label = code_label("goal", code)
     return label if label == code or not code.isdigit() else f"{code} {label}"

@@ -364,3 +364,25 @@ def test_classify_page(client, monkeypatch):
     finally:
         monkeypatch.delenv("UPR_ALIGN_API_READER_OPEN")
         settings_mod.get_settings.cache_clear()
+
+
+def test_declared_and_predicted_goals_page(client, tmp_path):
+    assert "/country/KEN/goals" in client.get("/country/KEN").text
+    page = client.get("/country/KEN/goals")  # Kenya's recommendations declare no goals: predictions only
+    assert page.status_code == 200 and "none with declared goals" in page.text and "<svg" in page.text
+    assert "No item with declared goals gets other goals" in page.text
+    # a recommendation whose declared goal its text does not support (15 on a torture text) is listed
+    from matcher import import_file
+
+    src = tmp_path / "tagged.csv"
+    src.write_text("state_under_review,text,response,sdg_goals\nKenya,Adopt a law criminalising torture and "
+                   "investigate all allegations of torture by the police,accepted,15\n", encoding="utf-8")
+    assert import_file(client.app.state.engine, src, kind="upr").ok
+    tagged = client.get("/country/KEN/goals")
+    assert "1 items whose source declared SDG goals" in tagged.text and "none with declared" not in tagged.text
+    assert "1 items whose declared goals differ" in tagged.text and "criminalising torture" in tagged.text
+    row = tagged.text[tagged.text.index("criminalising torture"):].split("</tr>")[0]
+    assert "<td>15</td>" in row and "16" in row  # declared 15, predicted 16 (justice), with its evidence
+    assert client.get("/country/KEN/goals", params={"item_type": "activity"}).status_code == 200
+    assert client.get("/country/KEN/goals", params={"item_type": "bogus"}).status_code == 422
+    assert client.get("/country/Atlantis/goals").status_code == 404
