@@ -53,7 +53,7 @@ JSON_BODY_LIMIT = 1_000_000  # any request body not listed in body_limit()
 MULTIPART_ROOM = 65_536  # per file: boundaries, part headers and the small form fields beside it
 
 
-def body_limit(method: str, path: str) -> int:
+def body_limit(path: str) -> int:
     """The largest request body accepted at ``path``, in bytes (uploads: the upload settings, plus room for the
     multipart framing; POST /classify: its texts in full; the page's text form: percent-encoded)."""
     from .schemas import MAX_CHARS, MAX_TEXTS
@@ -81,7 +81,7 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             return await self.app(scope, receive, send)
-        limit = body_limit(scope["method"], scope["path"])
+        limit = body_limit(scope["path"])
         length = dict(scope.get("headers") or ()).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
             response = JSONResponse({"detail": f"request larger than {limit:,} bytes"}, status_code=413)

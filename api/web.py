@@ -105,7 +105,7 @@ ITEM_TYPE_LABELS = (("recommendation", "UPR recommendations"), ("cf_item", "Coop
 @router.get("/country/{country}/goals", response_class=HTMLResponse)
 def goals_page(request: Request, session: SessionDep, country: str, item_type: str = "recommendation"):
     """Declared SDG goals beside what the texts alone get (``upr-align goal-shares`` and ``disagreements``)."""
-    from matcher.goal_shares import goal_disagreements, goal_shares
+    from matcher.goal_shares import disagreements_of, judged_items, shares_of
 
     _reader_gate(request, session)
     iso3 = to_iso3(country)
@@ -113,15 +113,16 @@ def goals_page(request: Request, session: SessionDep, country: str, item_type: s
         raise HTTPException(404, f"unknown country '{country}'")
     if item_type not in dict(ITEM_TYPE_LABELS):
         raise HTTPException(422, f"item_type must be one of {', '.join(dict(ITEM_TYPE_LABELS))}")
-    declared_only = goal_shares(session, item_type=item_type, country=iso3, with_declared=True)
+    judged = list(judged_items(session, item_type=item_type, country=iso3))  # one classification pass
+    declared = [j for j in judged if j[2]]
     # compare on the same texts when the source declared goals; else show what the texts get
-    shares = declared_only if declared_only["items"] else goal_shares(session, item_type=item_type, country=iso3)
+    shares = shares_of(declared or judged)
     rows = [r for r in shares["data"] if r["declared"] or r["predicted"]]
     chart = bar_chart("Share of all declared / predicted SDG goals (%)", [_goal_label(r["goal"]) for r in rows], [
         Series("declared by the source", [round(100 * r["declared_share"], 1) for r in rows], PALETTE["donor"]),
         Series("predicted from the text", [round(100 * r["predicted_share"], 1) for r in rows], PALETTE["cf"])],
         unit="%")
-    found = goal_disagreements(session, item_type=item_type, country=iso3) if declared_only["items"] else []
+    found = disagreements_of(declared, item_type)
     return templates.TemplateResponse(request, "goals.html", {
         "iso3": iso3, "name": _name(iso3), "item_type": item_type, "item_types": ITEM_TYPE_LABELS, "shares": shares,
         "chart": chart, "disagreements": found, "shown": found[:100]})
@@ -271,8 +272,8 @@ def classify_form(request: Request, session: SessionDep, texts: Annotated[str, F
     from matcher.classify import classify_texts
 
     results = []
+    dimension = {"sdg_goal": "goal", "sdg_target": "target", "uprinfo": "theme"}
     for text, res in zip(lines, classify_texts(lines, settings=_settings(max_goals)) if lines else []):
-        dimension = {"sdg_goal": "goal", "sdg_target": "target", "uprinfo": "theme"}
         results.append({"text": text, "language": res.language, "labels": [
             {"vocabulary": lab.vocabulary, "code": lab.code, "score": lab.score,
              "name": code_label(dimension.get(lab.vocabulary, lab.vocabulary), lab.code),

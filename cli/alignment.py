@@ -253,7 +253,7 @@ def disagreements(
         rows = [{k: r[k] for k in ("item_id", "text", "declared", "predicted")} for r in rows[:n]]
         _write(rows, ["item_id", "text", "declared", "predicted"], fmt, out_file, "disagreements")
         return
-    _write(rows[:n] if n else rows, DISAGREEMENT_COLUMNS, fmt, out_file, "disagreements")
+    _write(rows[:n], DISAGREEMENT_COLUMNS, fmt, out_file, "disagreements")
 
 
 @app.command()

@@ -20,7 +20,7 @@ Items with no predicted goal are counted apart (``without_prediction``): a text 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -37,7 +37,7 @@ COLUMNS = ["goal", "name", "declared", "predicted", "both", "only_declared", "on
 _CHUNK = 5000
 
 
-def _scope(session: Session, item_type: str, country: Optional[str], response: Optional[str]):
+def _scope(item_type: str, country: Optional[str], response: Optional[str]):
     """A select of the ids of the items in scope."""
     if item_type not in ITEM_TYPES:
         raise ValueError(f"unknown item type {item_type!r}; use {', '.join(ITEM_TYPES)}")
@@ -69,7 +69,7 @@ def judged_items(session: Session, *, item_type: str = "recommendation", country
     from .classification_store import _declared, _text_rows
     from .classify import classify_texts
 
-    ids = sorted(i for (i,) in session.execute(_scope(session, item_type, country, response)))
+    ids = sorted(i for (i,) in session.execute(_scope(item_type, country, response)))
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start:start + _CHUNK]
         tags = _declared(session, item_type, chunk, ("sdg_goal", "sdg_target"))
@@ -88,11 +88,18 @@ def goal_shares(session: Session, *, item_type: str = "recommendation", country:
 
     ``with_declared``: only the items whose source declared goals (so both sides judge the same texts).
     """
+    items = judged_items(session, item_type=item_type, country=country, response=response,
+                         with_declared=with_declared, settings=settings)
+    return {"item_type": item_type, "country": country, "response": response or "all", **shares_of(items)}
+
+
+def shares_of(items: Iterable[tuple]) -> dict:
+    """The counts of ``goal_shares`` over ``judged_items`` rows (so one classification pass can serve both
+    ``shares_of`` and ``disagreements_of``)."""
     counts = {g: dict.fromkeys(COLUMNS[2:], 0) for g in GOALS}
     judged = declared_items = without_prediction = 0  # judged: the items classified here
     version = ""
-    for _, _, decl, result in judged_items(session, item_type=item_type, country=country, response=response,
-                                           with_declared=with_declared, settings=settings):
+    for _, _, decl, result in items:
         version = result.model_version
         judged += 1
         declared_items += bool(decl)
@@ -120,8 +127,7 @@ def goal_shares(session: Session, *, item_type: str = "recommendation", country:
         row["declared_share"] = round(row["declared"] / declared_pairs, 4) if declared_pairs else 0.0
         row["predicted_share"] = round(row["predicted"] / predicted_pairs, 4) if predicted_pairs else 0.0
         data.append({"goal": goal, "name": goal_short(goal) or goal, **row})
-    return {"item_type": item_type, "country": country, "response": response or "all", "items": judged,
-            "with_declared": declared_items, "without_prediction": without_prediction,
+    return {"items": judged, "with_declared": declared_items, "without_prediction": without_prediction,
             "declared_pairs": declared_pairs, "predicted_pairs": predicted_pairs, "model_version": version,
             "data": data}
 
@@ -130,9 +136,16 @@ def goal_disagreements(session: Session, *, item_type: str = "recommendation", c
                        response: Optional[str] = None, settings=None) -> list[dict]:
     """The items with declared goals whose text alone gets other goals, for review: one row each with
     DISAGREEMENT_COLUMNS (``predicted_evidence``: per predicted goal the kinds of evidence behind it)."""
+    return disagreements_of(judged_items(session, item_type=item_type, country=country, response=response,
+                                         with_declared=True, settings=settings), item_type)
+
+
+def disagreements_of(items: Iterable[tuple], item_type: str) -> list[dict]:
+    """The rows of ``goal_disagreements`` over ``judged_items`` rows (items without declared goals are skipped)."""
     out = []
-    for item_id, text, decl, result in judged_items(session, item_type=item_type, country=country,
-                                                    response=response, with_declared=True, settings=settings):
+    for item_id, text, decl, result in items:
+        if not decl:
+            continue
         goals = {lab.code: lab for lab in result.labels if lab.vocabulary == "sdg_goal" and lab.code in GOALS}
         if set(goals) == decl:
             continue
