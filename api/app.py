@@ -62,7 +62,7 @@ def body_limit(path: str) -> int:
     path = path.rstrip("/")
     if path.endswith("/imports"):
         return (s.upload_max_bytes + MULTIPART_ROOM) * s.upload_max_files
-    if path in ("/classify/file", "/classify-texts/file", "/upload"):
+    if path in ("/classify/file", "/classify-texts/file", "/classify/evaluate", "/classify-texts/evaluate", "/upload"):
         return s.upload_max_bytes + MULTIPART_ROOM
     if path == "/classify":
         return MAX_TEXTS * MAX_CHARS + 1_000_000

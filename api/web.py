@@ -294,12 +294,37 @@ def classify_file_form(request: Request, session: SessionDep, file: UploadFile,
     return _annotate(file, text_column, out_format, _settings(max_goals))
 
 
+@router.post("/classify-texts/evaluate", response_class=HTMLResponse)
+def evaluate_file_form(request: Request, session: SessionDep, file: UploadFile,
+                       text_column: Annotated[str, Form(min_length=1, max_length=500)],
+                       label_column: Annotated[str, Form(min_length=1, max_length=500)],
+                       vocabulary: Annotated[str, Form(pattern="^(sdg|uprinfo)$")] = "sdg",
+                       max_goals: Annotated[Optional[int], Form(ge=0, le=17)] = None):
+    """The page's 'check against your labels' form: the scores of POST /classify/evaluate as tables on the page."""
+    from matcher.file_evaluation import describe_skipped
+
+    from .routers.classify import _settings, evaluate_labelled
+
+    _reader_gate(request, session)
+    try:
+        report = evaluate_labelled(file, text_column, label_column, vocabulary, False, _settings(max_goals))
+    except HTTPException as exc:
+        return _classify_response(request, "", [], None, status_code=exc.status_code, evaluation_error=exc.detail)
+    dimension = "goal" if vocabulary == "sdg" else "theme"
+    for row in next(iter(report["per_label"].values())):
+        row["name"] = code_label(dimension, row["code"])
+    report["skipped_text"] = describe_skipped(report)
+    return _classify_response(request, "", [], None, evaluation=report)
+
+
 def _classify_response(request: Request, texts: str, results: list, error: Optional[str], status_code: int = 200,
-                       one_goal: bool = False):
+                       one_goal: bool = False, evaluation: Optional[dict] = None,
+                       evaluation_error: Optional[str] = None):
     from matcher.model import model_version
 
     from .schemas import MAX_TEXTS
 
     return templates.TemplateResponse(request, "classify.html", {
         "texts": texts, "results": results, "error": error, "max_texts": MAX_TEXTS, "one_goal": one_goal,
-        "model_version": model_version()}, status_code=status_code)
+        "model_version": model_version(), "evaluation": evaluation, "evaluation_error": evaluation_error},
+        status_code=status_code)

@@ -512,6 +512,22 @@ def _demo_goals(engine) -> None:
 
 @app.command()
 def evaluate(
+    input_file: Annotated[Optional[Path], typer.Argument(
+        help="A CSV or XLSX file of your own labelled texts (with --text-column and --label-column): score the "
+        "classifier in use against it instead of the shipped splits.", show_default=False)] = None,
+    text_column: Annotated[Optional[str], typer.Option("--text-column", help="With a file: the column holding the "
+                                                       "text.")] = None,
+    label_column: Annotated[Optional[str], typer.Option("--label-column", help="With a file: the column holding "
+                                                        "the labels, e.g. '5;16', 'SDG 5', '5.2, 16.1'.")] = None,
+    vocabulary: Annotated[str, typer.Option("--vocabulary", help="With a file: what the labels are: sdg (goals "
+                                            "and/or targets) or uprinfo (UPR Info issues).")] = "sdg",
+    empty_is_none: Annotated[bool, typer.Option("--empty-is-none", help="With a file: an empty label cell means "
+                                                "'no label' (default: the row is skipped and counted).")] = False,
+    max_goals: Annotated[Optional[int], typer.Option(
+        "--max-goals", min=0, max=17, help="With a file: keep at most N predicted goals per text (1 for corpora "
+        "labelled with one goal per text).")] = None,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="With a file: write one row per text (gold, "
+                                                     "predicted, missed, extra, evidence) to .csv or .xlsx.")] = None,
     folds: Annotated[int, typer.Option("--folds", min=2, help="Cross-validation folds on the labelled sentences.")] = 5,
     sample: Annotated[Optional[int], typer.Option("--sample", min=10, help="Use at most N examples per source "
                                                   "(quick check; the README numbers use all).")] = None,
@@ -520,7 +536,21 @@ def evaluate(
                                                        "default all).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Precision/recall/F1 of the classifier on held-apart splits of the shipped data (never on its training data)."""
+    """Precision/recall/F1 of the classifier: on held-apart splits of the shipped data (never on its training
+    data), or on a labelled file of your own."""
+    if input_file is not None:
+        if split or sample is not None:
+            err.print("[red]error:[/red] --split and --sample go with the shipped splits, not with a file")
+            raise typer.Exit(2)
+        if not text_column or not label_column:
+            err.print("[red]error:[/red] evaluating a file needs --text-column COL and --label-column COL")
+            raise typer.Exit(2)
+        _evaluate_file(input_file, text_column, label_column, vocabulary, empty_is_none, max_goals, out_file, as_json)
+        return
+    if any(v is not None for v in (text_column, label_column, max_goals, out_file)) or empty_is_none:
+        err.print("[red]error:[/red] --text-column, --label-column, --max-goals, --out and --empty-is-none go with "
+                  "a labelled FILE (upr-align evaluate FILE …)")
+        raise typer.Exit(2)
     from matcher.evaluation import evaluate as run_evaluation
     from matcher.evaluation import format_report
 
@@ -530,6 +560,39 @@ def evaluate(
     with err.status("evaluating (retrains and calibrates the model per fold; about 35 CPU minutes)…"):
         report = run_evaluation(**kwargs)
     print(to_json(report) if as_json else format_report(report))
+
+
+def _evaluate_file(input_file: Path, text_column: str, label_column: str, vocabulary: str, empty_is_none: bool,
+                   max_goals: Optional[int], out_file: Optional[Path], as_json: bool) -> None:
+    from rich.markup import escape
+
+    from matcher.file_evaluation import VOCABULARIES, evaluate_file, format_file_report
+    from matcher.tables import TableError
+
+    if vocabulary not in VOCABULARIES:
+        err.print(f"[red]error:[/red] --vocabulary must be one of {', '.join(VOCABULARIES)}")
+        raise typer.Exit(2)
+    if out_file is not None and out_file.suffix.lower() not in (".csv", ".xlsx"):
+        err.print("[red]error:[/red] --out must end in .csv or .xlsx")
+        raise typer.Exit(2)
+    settings = None if max_goals is None else matcher.get_settings().model_copy(update={"classify_goal_max": max_goals})
+    _ensure_model()
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} texts"),
+                      TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+            task = progress.add_task(f"classifying {input_file.name}", total=None)
+            report = evaluate_file(input_file, text_column, label_column, vocabulary=vocabulary,
+                                   empty_is_none=empty_is_none, settings=settings, out=out_file,
+                                   progress=lambda n: progress.advance(task, n))
+    except TableError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from None
+    if as_json:
+        print(to_json(report))
+        return
+    out.print(escape(format_file_report(report)), highlight=False)
+    if out_file is not None:
+        out.print(f"{out_file}: one row per text (gold, predicted, missed, extra, evidence)")
 
 
 from . import alignment, server  # noqa: E402,F401  (register match, links, review, gaps, funding, report, serve, keys)

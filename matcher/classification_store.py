@@ -437,8 +437,8 @@ def iter_disagreements(session: Session, *, vocabulary: str = "sdg_goal", item_t
                 dec = _declared_codes(declared.get(item_id, []), vocabulary)
                 pred = _independent(stored[item_id]).get(vocabulary, set())
                 if dec and dec != pred:
-                    yield {"item_type": t, "item_id": item_id, "declared": _sorted(dec), "predicted": _sorted(pred),
-                           "only_declared": _sorted(dec - pred), "only_predicted": _sorted(pred - dec)}
+                    yield {"item_type": t, "item_id": item_id, "declared": sorted_codes(dec), "predicted": sorted_codes(pred),
+                           "only_declared": sorted_codes(dec - pred), "only_predicted": sorted_codes(pred - dec)}
 
 
 def disagreements(session: Session, *, vocabulary: str = "sdg_goal", item_type: Optional[str] = None,
@@ -453,14 +453,14 @@ def disagreements(session: Session, *, vocabulary: str = "sdg_goal", item_type: 
 
 
 # --------------------------------------------------------------------------- users' files
-def _code_key(code: str) -> tuple:
+def code_key(code: str) -> tuple:
     """Numeric order for SDG codes ("5.2" < "5.10" < "5.a" < "16.1"); other codes alphabetically."""
     parts = code.split(".")
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
 
 
-def _sorted(codes: Iterable[str]) -> list[str]:
-    return sorted(codes, key=_code_key)
+def sorted_codes(codes: Iterable[str]) -> list[str]:
+    return sorted(codes, key=code_key)
 
 
 XLSX_CELL_LIMIT = XLSX_CELL_CHARS  # characters Excel keeps in one cell
@@ -476,8 +476,8 @@ def result_cells(result: Optional[Result], *, max_chars: Optional[int] = None) -
     by_vocab: dict[str, dict[str, Label]] = defaultdict(dict)
     for lab in labels:
         by_vocab[lab.vocabulary][lab.code] = lab
-    goals = _sorted(by_vocab.get("sdg_goal", {}))
-    targets = _sorted(by_vocab.get("sdg_target", {}))
+    goals = sorted_codes(by_vocab.get("sdg_goal", {}))
+    targets = sorted_codes(by_vocab.get("sdg_target", {}))
     themes = sorted(code for v, labs in by_vocab.items() if not v.startswith("sdg_") for code in labs)
     scores = {c: round(by_vocab["sdg_goal"][c].score, 4) for c in goals}
     scores.update({c: round(by_vocab["sdg_target"][c].score, 4) for c in targets})

@@ -82,6 +82,22 @@ def sqlite_engine(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def reader_client(sqlite_engine):
+    """The API on an empty SQLite store (for calls that do not touch the store), with a reader key in ``.reader``."""
+    from fastapi.testclient import TestClient
+    from sqlmodel import Session
+
+    from api.app import create_app
+    from matcher.keys import create_key
+
+    with Session(sqlite_engine) as session:
+        reader = create_key(session, "reader", "test reader")[0]
+    c = TestClient(create_app(sqlite_engine), raise_server_exceptions=False)
+    c.reader = reader
+    return c
+
+
+@pytest.fixture
 def shared_data():
     """The real data folder beside the repository (../shared/data); skip when absent."""
     if not SHARED.is_dir():

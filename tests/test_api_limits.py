@@ -5,24 +5,15 @@ from __future__ import annotations
 import io
 
 import pytest
-from fastapi.testclient import TestClient
 from openpyxl import load_workbook
-from sqlmodel import Session
 
 from matcher import settings as settings_mod
 
 
 @pytest.fixture
-def client(sqlite_engine):
+def client(reader_client):
     """The API on an empty SQLite store (classification does not touch the store), with a reader key."""
-    from api.app import create_app
-    from matcher.keys import create_key
-
-    with Session(sqlite_engine) as session:
-        reader = create_key(session, "reader", "limits reader")[0]
-    c = TestClient(create_app(sqlite_engine), raise_server_exceptions=False)
-    c.reader = reader
-    return c
+    return reader_client
 
 
 def _limit(monkeypatch, n: int) -> None:

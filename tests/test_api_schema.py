@@ -63,4 +63,4 @@ def test_api_conforms_and_never_errors(api_schema):
 
         run()
         checked.append(f"{operation.method.upper()} {operation.path}")
-    assert len(checked) >= 17 and {"POST /classify", "POST /classify/file"} <= set(checked), checked
+    assert len(checked) >= 17 and {"POST /classify", "POST /classify/file", "POST /classify/evaluate"} <= set(checked), checked

@@ -87,6 +87,54 @@ def _annotate(file: UploadFile, text_column: str, out_format: str, settings) -> 
                                                      "X-Cells-Cut": str(counts.get("cells_cut", 0))})
 
 
+@router.post("/evaluate", responses={200: {"content": {"application/json": {}, "text/csv": {}, XLSX: {}}},
+                                     413: {}, 415: {}, 422: {}})
+async def evaluate_upload(
+        _: Reader,
+        file: Annotated[UploadFile, File(description="A CSV (any common encoding) or XLSX file with a text column "
+                                                     "and a label column.")],
+        text_column: Annotated[str, Form(min_length=1, description="The column holding the text.")],
+        label_column: Annotated[str, Form(min_length=1, description="The column holding the labels: SDG goals "
+                                          "and/or targets ('5;16', 'SDG 5', '5.2'), or UPR Info issues.")],
+        vocabulary: Annotated[Literal["sdg", "uprinfo"], Form(description="What the labels are.")] = "sdg",
+        empty_is_none: Annotated[bool, Form(description="An empty label cell means 'no label' (default: the row is "
+                                            "skipped and counted).")] = False,
+        max_goals: Annotated[Optional[int], Form(ge=0, le=17, description="At most this many predicted SDG goals "
+                                                 "per text (unset: the calibrated rule).")] = None,
+        out_format: Annotated[Literal["json", "csv", "xlsx"], Form(
+            alias="format", description="json: the scores; csv/xlsx: one row per text with gold, predicted, missed "
+            "and extra labels and the evidence.")] = "json"):
+    """The classifier in use scored against your labelled texts, as ``upr-align evaluate FILE`` does: micro and
+    macro precision/recall/F1 for all texts and for those that do not nearly repeat a training text, per label,
+    with the rows read, merged and skipped (and why).  Nothing is stored."""
+    return await run_in_threadpool(evaluate_labelled, file, text_column, label_column, vocabulary, empty_is_none,
+                                   _settings(max_goals), out_format)
+
+
+def evaluate_labelled(file: UploadFile, text_column: str, label_column: str, vocabulary: str, empty_is_none: bool,
+                      settings, out_format: str = "json"):
+    """The report of ``matcher.file_evaluation.evaluate_file`` on an upload (a dict), or its rows file (Response)."""
+    from matcher.file_evaluation import evaluate_file
+    from matcher.tables import TableError
+
+    name = Path(file.filename or "upload.csv").name or "upload.csv"
+    if Path(name).suffix.lower() not in TABLE_SUFFIXES:
+        raise HTTPException(415, f"{name}: give a .csv or .xlsx file (a table with a text and a label column)")
+    with tempfile.TemporaryDirectory(prefix="upr-align-evaluate-") as tmp:
+        path = _spool(file, get_settings().upload_max_bytes, Path(tmp))
+        out = Path(tmp) / f"{Path(name).stem}_evaluated.{out_format}" if out_format != "json" else None
+        try:
+            report = evaluate_file(path, text_column, label_column, vocabulary=vocabulary,
+                                   empty_is_none=empty_is_none, settings=settings, out=out)
+        except TableError as exc:
+            raise HTTPException(422, str(exc)) from None
+        if out is None:
+            return report
+        data = out.read_bytes()
+    media = XLSX if out_format == "xlsx" else "text/csv; charset=utf-8"
+    return Response(data, media_type=media, headers={"Content-Disposition": attachment(out.name)})
+
+
 def attachment(name: str) -> str:
     """A Content-Disposition header for any file name: an ASCII fallback plus the UTF-8 name (RFC 6266/5987)."""
     fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)

@@ -1,0 +1,219 @@
+"""`upr-align evaluate FILE`: the classifier in use scored against a labelled file of the user's own."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+from openpyxl import Workbook, load_workbook
+from typer.testing import CliRunner
+
+from cli.main import app
+from matcher.classify import classify_texts
+from matcher.evaluation import scores
+from matcher.file_evaluation import LabelError, evaluate_file, parse_cell, read_labelled, seen_in_training
+from matcher.model import load_examples
+from matcher.tables import TableError
+
+from conftest import DATA
+
+runner = CliRunner()
+SLOVENIA = DATA / "ohchr_slovenia_sdg_themes_slice.csv"  # real OHCHR goals in `sdg_goals` ("3;16")
+SLOVENIA_RAW = DATA / "ohchr_slovenia_thematic_c2-c4_slice.csv"  # "16 - PEACE, JUSTICE AND STRONG INSTITUTIONS"
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("cell, goals, targets", [
+    ("5;16", {"5", "16"}, set()),
+    ("SDG 5", {"5"}, set()),
+    ("Goal 05: Gender equality", {"5"}, set()),
+    ("[1, 5, 16]", {"1", "5", "16"}, set()),
+    ("5 16", {"5", "16"}, set()),
+    ("5.2, 16.1", {"5", "16"}, {"5.2", "16.1"}),
+    ("Target 16.b | 4.A", {"16", "4"}, {"16.b", "4.a"}),
+    ("5.2.1", {"5"}, {"5.2"}),
+    ("Gender equality", {"5"}, set()),
+    ("16 - PEACE, JUSTICE AND STRONG INSTITUTIONS", {"16"}, set()),
+    ("3 - GOOD HEALTH AND WELL-BEING; 16 - PEACE, JUSTICE AND STRONG INSTITUTIONS", {"3", "16"}, set()),
+    ("Faim « zéro »", {"2"}, set()),
+    ("Paz, justicia e instituciones fuertes", {"16"}, set()),
+    (5.0, {"5"}, set()),
+    ("none", set(), set()),
+    ("-", set(), set()),
+])
+def test_label_cells_in_the_spellings_people_use(cell, goals, targets):
+    assert parse_cell(cell) == (goals, targets)
+
+
+def test_empty_and_unreadable_label_cells():
+    assert parse_cell("") is None and parse_cell(None) is None
+    for bad in ("SDG 18", "5.9", "banana", "5; SDG 19"):
+        with pytest.raises(LabelError, match="is not an SDG goal or target"):
+            parse_cell(bad)
+    assert parse_cell("Women's rights; Justice", "uprinfo") == ({"women-s-rights", "justice"}, set())
+    with pytest.raises(LabelError, match="not a UPR Info issue"):
+        parse_cell("5", "uprinfo")
+
+
+def _write_csv(path, rows, header=("id", "text", "sdg")):
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def test_rows_merged_skipped_and_counted(tmp_path):
+    f = tmp_path / "labels.csv"
+    _write_csv(f, [
+        (1, "Eliminate all forms of violence against women and girls.", "5"),
+        (2, "ELIMINATE all forms of violence against women and girls", "16"),  # same text: merged, goals 5 and 16
+        (3, "", "4"),                                                     # no text
+        (4, "Ensure free primary education for all children.", ""),       # empty label
+        (5, "Protect wetlands and forests.", "SDG 18"),                   # no such goal
+        (6, "Combat corruption and bribery in all their forms.", "16.5"),
+    ])
+    items, counts = read_labelled(f, "text", "sdg")
+    assert [(t.rows, t.goals, t.targets, t.has_targets) for t in items] == [
+        ([2, 3], {"5", "16"}, set(), False), ([7], {"16"}, {"16.5"}, True)]
+    assert counts["rows"] == 6 and counts["texts"] == 2 and counts["merged_rows"] == 1
+    assert counts["skipped"] == {"no_text": 1, "no_label": 1, "bad_label": 1}
+    assert counts["skipped_rows"]["no_text"] == [4] and counts["skipped_rows"]["no_label"] == [5]
+    assert counts["skipped_rows"]["bad_label"] == ["row 6: 'SDG 18' is not an SDG goal or target"]
+    items, counts = read_labelled(f, "text", "sdg", empty_is_none=True)
+    assert len(items) == 3 and items[1].goals == set() and counts["skipped"]["no_label"] == 0
+
+
+def test_files_that_cannot_be_evaluated_say_why(tmp_path):
+    f = tmp_path / "labels.csv"
+    _write_csv(f, [(1, "Some text", "")])
+    with pytest.raises(TableError, match="no column 'label'.*'id', 'text', 'sdg'"):
+        read_labelled(f, "text", "label")
+    with pytest.raises(TableError, match=r"labels.csv: no row has both a text in 'text' and a label in 'sdg' "
+                                         r"\(1 rows read; skipped: no label 1\)"):
+        read_labelled(f, "text", "sdg")
+    _write_csv(f, [(1, "Some text", "SDG 99")])
+    with pytest.raises(TableError, match="first unreadable label: row 2: 'SDG 99'"):
+        read_labelled(f, "text", "sdg")
+    r = run("evaluate", f, "--text-column", "text", "--label-column", "sdg")
+    assert r.exit_code == 2 and "no row has both a text" in r.output
+    r = run("evaluate", f, "--text-column", "text")
+    assert r.exit_code == 2 and "--label-column" in r.output
+    r = run("evaluate", "--max-goals", "1")
+    assert r.exit_code == 2 and "labelled FILE" in r.output
+    r = run("evaluate", f, "--text-column", "text", "--label-column", "sdg", "--split", "uprinfo")
+    assert r.exit_code == 2 and "--split" in r.output
+
+
+def test_real_ohchr_goals_scored_and_written_per_text(tmp_path):
+    """The OHCHR slice (real goals): the scores are those of the rows written out, and the evidence is there."""
+    out = tmp_path / "rows.csv"
+    report = evaluate_file(SLOVENIA, "text", "sdg_goals", out=out)
+    assert report["rows"] == 57 and report["skipped"]["no_label"] > 0  # cycle 2 carries no goals
+    with out.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == report["texts"] > 20
+
+    def codes(cell):
+        return {c for c in cell.split(";") if c}
+
+    gold = [codes(r["gold"]) for r in rows]
+    pred = [codes(r["predicted"]) for r in rows]
+    assert report["scores"]["all"]["sdg_goal"] == scores(gold, pred)
+    for r, g, p in zip(rows, gold, pred):
+        assert codes(r["missed"]) == g - p and codes(r["extra"]) == p - g
+        assert (r["agrees"] == "yes") == (g == p)
+        assert all(f"{c}: " in r["evidence"] for c in p)
+    # the file's predictions are the classifier's, text by text
+    assert pred == [set(res.codes("sdg_goal")) for res in classify_texts([r["text"] for r in rows])]
+    # the same recommendations, with the goals spelled out ("16 - PEACE, JUSTICE AND ...") in the other parse
+    raw = evaluate_file(SLOVENIA_RAW, "text", "sdg_labels_raw")
+    assert raw["scores"]["all"]["sdg_goal"] == report["scores"]["all"]["sdg_goal"]
+    per = {r["code"]: r for r in report["per_label"]["sdg_goal"]}
+    assert sum(r["gold"] for r in per.values()) == report["scores"]["all"]["sdg_goal"]["gold_pairs"]
+
+
+def test_texts_the_model_trained_on_are_scored_apart(tmp_path):
+    """A training sentence (labelled sentences) is 'seen'; a new text is not; 'unseen' scores leave the seen out."""
+    trained = load_examples("labelled_sentences")[0]
+    new = ("The ministry piloted solar-powered irrigation pumps for smallholder farmers in three districts, cutting "
+           "their diesel costs by a third.")
+    assert seen_in_training([trained.text, new]) == [True, False]
+    f = tmp_path / "labels.xlsx"
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["Text", "Goal"])
+    ws.append([trained.text, int(trained.labels["sdg_goal"][0])])  # a number cell, as Excel stores it
+    ws.append([new, "2;7"])
+    ws.append(["@HYPERLINK(\"http://evil.example\") Abolish the death penalty.", "SDG 16"])
+    wb.save(f)
+    out = tmp_path / "rows.xlsx"
+    r = run("evaluate", f, "--text-column", "Text", "--label-column", "Goal", "--out", out, "--max-goals", "1")
+    assert r.exit_code == 0, r.output
+    assert "1 of 3 texts nearly repeat a text the model trained on" in r.output
+    assert "unseen  sdg_goal" in r.output and "per goal (all texts)" in r.output
+    rows = list(load_workbook(out).active.values)
+    assert rows[0][:3] == ("rows", "text", "seen_in_training")
+    assert [row[2] for row in rows[1:]] == ["yes", "no", "no"]
+    assert rows[3][1].startswith("'@HYPERLINK")  # formula neutralised in the export
+    assert all(len([c for c in (row[4] or "").split(";") if c]) <= 1 for row in rows[1:])  # --max-goals 1
+
+
+def test_theme_labels(tmp_path):
+    f = tmp_path / "themes.csv"
+    _write_csv(f, [(1, "Criminalize trafficking in persons and protect its victims.", "Trafficking"),
+                   (2, "Guarantee the independence of the judiciary.", "Justice")], header=("id", "text", "issue"))
+    report = evaluate_file(f, "text", "issue", vocabulary="uprinfo")
+    assert set(report["scores"]["all"]) == {"uprinfo"}
+    assert {r["code"] for r in report["per_label"]["uprinfo"]} >= {"trafficking", "justice"}
+
+
+def test_evaluate_over_http_and_on_the_page(reader_client, monkeypatch):
+    import io
+
+    from matcher import settings as settings_mod
+
+    client = reader_client
+    data = SLOVENIA.read_bytes()
+    form = {"text_column": "text", "label_column": "sdg_goals"}
+    r = client.post("/classify/evaluate", files={"file": ("svn.csv", data, "text/csv")}, data=form)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report == {**evaluate_file(SLOVENIA, "text", "sdg_goals"), "file": "svn.csv"}
+    r = client.post("/classify/evaluate", files={"file": ("svn.csv", data, "text/csv")}, data={**form, "format": "xlsx"})
+    assert r.status_code == 200 and "svn_evaluated.xlsx" in r.headers["content-disposition"]
+    rows = list(load_workbook(io.BytesIO(r.content)).active.values)
+    assert rows[0][3:7] == ("gold", "predicted", "missed", "extra") and len(rows) == report["texts"] + 1
+    # bad input: a missing column (named), no usable row, not a table
+    r = client.post("/classify/evaluate", files={"file": ("svn.csv", data, "text/csv")},
+                    data={**form, "label_column": "goals"})
+    assert r.status_code == 422 and "no column 'goals'" in r.text
+    r = client.post("/classify/evaluate", files={"file": ("e.csv", b"text,sdg\nabc,\n", "text/csv")},
+                    data={"text_column": "text", "label_column": "sdg"})
+    assert r.status_code == 422 and "no row has both" in r.text
+    r = client.post("/classify/evaluate", files={"file": ("a.xml", b"<a/>", "text/xml")}, data=form)
+    assert r.status_code == 415
+    # the page: its form, the scores as tables, an error on the page; with reads closed, the key cookie
+    monkeypatch.setenv("UPR_ALIGN_API_READER_OPEN", "false")
+    settings_mod.get_settings.cache_clear()
+    try:
+        assert client.post("/classify/evaluate", files={"file": ("svn.csv", data, "text/csv")},
+                           data=form).status_code == 401
+        assert client.post("/classify-texts/evaluate", files={"file": ("svn.csv", data, "text/csv")},
+                           data=form).status_code == 401
+        client.cookies.set("upr_align_key", client.reader)
+        page = client.get("/classify-texts")
+        assert 'action="/classify-texts/evaluate#check"' in page.text
+        assert "<title>upr-align — classify texts</title>" in page.text
+        r = client.post("/classify-texts/evaluate", files={"file": ("svn.csv", data, "text/csv")}, data=form)
+        assert r.status_code == 200
+        f1 = report["scores"]["all"]["sdg_goal"]["micro_f1"]
+        assert f"svn.csv: {report['texts']} texts from 57 rows" in r.text and f"{f1:.3f}" in r.text
+        assert "Peace, justice and strong institutions" in r.text and "an empty label cell" in r.text
+        r = client.post("/classify-texts/evaluate", files={"file": ("svn.csv", data, "text/csv")},
+                        data={**form, "label_column": "goals"})
+        assert r.status_code == 422 and "no column &#39;goals&#39;" in r.text and "Check the classifier" in r.text
+    finally:
+        monkeypatch.delenv("UPR_ALIGN_API_READER_OPEN")
+        settings_mod.get_settings.cache_clear()
