@@ -214,6 +214,10 @@ def goal_shares(
     iso3 = _iso3(country) if country else None
     with err.status("classifying the texts without their declared tags…"):
         result = _query(shares, db, item_type=item_type, country=iso3, response=response, with_declared=with_declared)
+    if fmt == "table" and not result["items"]:
+        out.print(f"no {item_type} items{' of ' + iso3 if iso3 else ''}{', ' + response if response else ''} in the "
+                  "store: nothing to classify (load them with upr-align ingest)")
+        return
     if fmt == "table":
         out.print(f"{result['items']} {item_type} items{' of ' + iso3 if iso3 else ''}"
                   f"{', ' + response if response else ''}: {result['with_declared']} with declared goals "

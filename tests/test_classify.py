@@ -99,6 +99,17 @@ def test_french_and_spanish_are_detected_and_do_not_crash():
     assert detect_language("") == "en"
 
 
+def test_training_texts_carry_no_encoding_damage():
+    """The UN INFO exports hold UTF-8 read as Mac Roman ("r√©fugi√©s"); the training build repairs it as the UN INFO
+    reader does, so the model learns the words ingested items and typed texts have ("réfugiés")."""
+    from matcher.cooperation import looks_damaged
+    from matcher.model import TRAIN_SOURCES, load_examples
+
+    damaged = [e.text[:80] for s in (*TRAIN_SOURCES, "slovenia") for e in load_examples(s) if looks_damaged(e.text)]
+    assert damaged == []
+    assert any("réfugiés" in e.text for e in load_examples("uninfo"))
+
+
 def test_scores_metric():
     m = scores([{"1"}, {"2", "3"}], [{"1"}, {"2", "4"}])
     assert m["micro_p"] == 0.6667 and m["micro_r"] == 0.6667 and m["texts"] == 2

@@ -89,6 +89,8 @@ def test_goal_shares_cli_and_api(engine, db_url):
     assert r.exit_code == 2 and "recommendations only" in r.output
     r = runner.invoke(app, ["goal-shares", "--item-type", "nonsense", "--db", db_url])
     assert r.exit_code == 2
+    r = runner.invoke(app, ["goal-shares", "--country", "KEN", "--db", db_url])  # nothing of Kenya in this store
+    assert r.exit_code == 0 and "no recommendation items of KEN in the store" in r.output and "┃" not in r.output
 
     from fastapi.testclient import TestClient
 

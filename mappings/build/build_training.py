@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "mappings" / "training"
 sys.path.insert(0, str(ROOT))
 
+from matcher.cooperation import repair_mojibake  # noqa: E402
 from matcher.taxonomy import normalise_goal, normalise_target, theme_code  # noqa: E402
 
 _TRAILING_STATE = re.compile(r"\s*\([^()]*\)\s*;?\s*$")
@@ -104,7 +105,9 @@ def uninfo(data: Path) -> None:
     rows, seen = [], set()
 
     def add(r: dict) -> None:
-        title, desc = _clean(str(r.get("Sub-Output") or "")), _clean(str(r.get("Description") or ""))
+        # the exports hold UTF-8 read as Mac Roman ("r√©fugi√©s"): repaired as the UN INFO reader does, so the
+        # model learns the words it will see in ingested items and typed texts ("réfugiés")
+        title, desc = (_clean(repair_mojibake(str(r.get(k) or ""))[0]) for k in ("Sub-Output", "Description"))
         text = title if desc in ("", "-", "None") else f"{title}. {desc}"
         targets = _codes(str(r.get("SDG Targets") or ""), normalise_target)
         goals = _codes(str(r.get("SDG Goals") or ""), normalise_goal)
