@@ -19,7 +19,7 @@ from matcher.linking import list_links, review_link
 from matcher.models import Activity, CFItem, Coverage, Recommendation
 from matcher.queries import get_recommendation
 from matcher.report import code_label
-from matcher.settings import get_settings
+from matcher.settings import get_settings, goal_cap_settings
 
 from .charts import PALETTE, Series, bar_chart
 from .deps import SessionDep
@@ -257,7 +257,6 @@ def classify_page(request: Request, session: SessionDep):
 def classify_form(request: Request, session: SessionDep, texts: Annotated[str, Form(max_length=2_000_000)],
                   max_goals: Annotated[Optional[int], Form(ge=0, le=17)] = None):
     """Labels with evidence for each non-empty line of the form (bounded as POST /classify is)."""
-    from .routers.classify import _settings
     from .schemas import MAX_CHARS, MAX_TEXTS
 
     _reader_gate(request, session)
@@ -273,7 +272,7 @@ def classify_form(request: Request, session: SessionDep, texts: Annotated[str, F
 
     results = []
     dimension = {"sdg_goal": "goal", "sdg_target": "target", "uprinfo": "theme"}
-    for text, res in zip(lines, classify_texts(lines, settings=_settings(max_goals)) if lines else []):
+    for text, res in zip(lines, classify_texts(lines, settings=goal_cap_settings(max_goals)) if lines else []):
         results.append({"text": text, "language": res.language, "labels": [
             {"vocabulary": lab.vocabulary, "code": lab.code, "score": lab.score,
              "name": code_label(dimension.get(lab.vocabulary, lab.vocabulary), lab.code),
@@ -288,10 +287,10 @@ def classify_file_form(request: Request, session: SessionDep, file: UploadFile,
                        max_goals: Annotated[Optional[int], Form(ge=0, le=17)] = None):
     """The page's spreadsheet form: as POST /classify/file, with the page's access (the key cookie when reads are
     closed) instead of an API key header."""
-    from .routers.classify import _annotate, _settings
+    from .routers.classify import _annotate
 
     _reader_gate(request, session)
-    return _annotate(file, text_column, out_format, _settings(max_goals))
+    return _annotate(file, text_column, out_format, goal_cap_settings(max_goals))
 
 
 @router.post("/classify-texts/evaluate", response_class=HTMLResponse)
@@ -303,11 +302,12 @@ def evaluate_file_form(request: Request, session: SessionDep, file: UploadFile,
     """The page's 'check against your labels' form: the scores of POST /classify/evaluate as tables on the page."""
     from matcher.file_evaluation import describe_skipped
 
-    from .routers.classify import _settings, evaluate_labelled
+    from .routers.classify import evaluate_labelled
 
     _reader_gate(request, session)
     try:
-        report = evaluate_labelled(file, text_column, label_column, vocabulary, False, _settings(max_goals))
+        report = evaluate_labelled(file, text_column, label_column, vocabulary, False,
+                                   goal_cap_settings(max_goals))
     except HTTPException as exc:
         return _classify_response(request, "", [], None, status_code=exc.status_code, evaluation_error=exc.detail)
     dimension = "goal" if vocabulary == "sdg" else "theme"

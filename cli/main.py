@@ -14,6 +14,7 @@ from rich.table import Table
 
 import matcher
 from matcher.exports import flat, to_csv, to_json
+from matcher.settings import goal_cap_settings
 from matcher.queries import list_activities, list_cf_items
 
 app = typer.Typer(help="upr-align: align development money with UPR human-rights recommendations.",
@@ -404,7 +405,7 @@ def classify(
         err.print("[red]error:[/red] --max-goals goes with a file or --text; the store is classified with the "
                   "calibrated rule (set UPR_ALIGN_CLASSIFY_GOAL_MAX for a store of your own, then --all --full)")
         raise typer.Exit(2)
-    settings = None if max_goals is None else matcher.get_settings().model_copy(update={"classify_goal_max": max_goals})
+    settings = goal_cap_settings(max_goals)
     _ensure_model()
     if text is not None:
         _classify_text(text, as_json, settings)
@@ -575,7 +576,7 @@ def _evaluate_file(input_file: Path, text_column: str, label_column: str, vocabu
     if out_file is not None and out_file.suffix.lower() not in (".csv", ".xlsx"):
         err.print("[red]error:[/red] --out must end in .csv or .xlsx")
         raise typer.Exit(2)
-    settings = None if max_goals is None else matcher.get_settings().model_copy(update={"classify_goal_max": max_goals})
+    settings = goal_cap_settings(max_goals)
     _ensure_model()
     try:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} texts"),

@@ -112,3 +112,9 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings (read once from the environment)."""
     return Settings()
+
+
+def goal_cap_settings(max_goals: Optional[int]) -> Optional[Settings]:
+    """The process settings with at most ``max_goals`` predicted SDG goals per text (``--max-goals``, ``max_goals``
+    in the API); None, the calibrated rule, when ``max_goals`` is None."""
+    return None if max_goals is None else get_settings().model_copy(update={"classify_goal_max": max_goals})

@@ -6,15 +6,16 @@ Reader access (open by default, like the other reads): nothing is written to the
 from __future__ import annotations
 
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Iterator, Literal, Optional
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from matcher.settings import get_settings
+from matcher.settings import get_settings, goal_cap_settings
 
 from ..deps import Reader
 from ..schemas import ClassifyIn, ClassifyOut
@@ -32,7 +33,7 @@ def classify(body: ClassifyIn, _: Reader):
     from matcher.classify import classify_texts
     from matcher.classification_store import result_cells
 
-    results = classify_texts(body.texts, settings=_settings(body.max_goals))
+    results = classify_texts(body.texts, settings=goal_cap_settings(body.max_goals))
     out = []
     for i, res in enumerate(results):
         cells = result_cells(res)
@@ -40,10 +41,6 @@ def classify(body: ClassifyIn, _: Reader):
                     "sdg_targets": _codes(cells["sdg_targets"]), "themes": _codes(cells["themes"]),
                     "labels": res.as_dict()["labels"]})
     return {"model_version": results[0].model_version if results else "", "results": out}
-
-
-def _settings(max_goals):
-    return None if max_goals is None else get_settings().model_copy(update={"classify_goal_max": max_goals})
 
 
 def _codes(cell: str) -> list[str]:
@@ -64,19 +61,26 @@ async def classify_file_upload(
     evidence (JSON), as ``upr-align classify FILE --text-column COL --out OUT`` writes it (formula-like cells
     neutralised), in ``format`` (CSV unless asked: whatever was uploaded).  In XLSX a cell keeps at most 32,767
     characters: header ``X-Cells-Cut`` counts the input cells that were cut (0 in CSV)."""
-    return await run_in_threadpool(_annotate, file, text_column, out_format, _settings(max_goals))
+    return await run_in_threadpool(_annotate, file, text_column, out_format, goal_cap_settings(max_goals))
+
+
+@contextmanager
+def uploaded_table(file: UploadFile, what: str) -> Iterator[Path]:
+    """The upload spooled to a private temporary folder (removed afterwards): 415 unless it is named .csv/.xlsx,
+    413 past ``upload_max_bytes``.  ``what`` says what the table should hold, for the 415 message."""
+    name = Path(file.filename or "upload.csv").name or "upload.csv"
+    if Path(name).suffix.lower() not in TABLE_SUFFIXES:
+        raise HTTPException(415, f"{name}: give a .csv or .xlsx file ({what})")
+    with tempfile.TemporaryDirectory(prefix="upr-align-upload-") as tmp:
+        yield _spool(file, get_settings().upload_max_bytes, Path(tmp))
 
 
 def _annotate(file: UploadFile, text_column: str, out_format: str, settings) -> Response:
     from matcher.classification_store import classify_file
     from matcher.tables import TableError
 
-    name = Path(file.filename or "upload.csv").name or "upload.csv"
-    if Path(name).suffix.lower() not in TABLE_SUFFIXES:
-        raise HTTPException(415, f"{name}: give a .csv or .xlsx file (a table with a column of texts)")
-    with tempfile.TemporaryDirectory(prefix="upr-align-classify-") as tmp:
-        path = _spool(file, get_settings().upload_max_bytes, Path(tmp))
-        out = Path(tmp) / f"{Path(name).stem}_classified.{out_format}"
+    with uploaded_table(file, "a table with a column of texts") as path:
+        out = path.parent / f"{path.stem}_classified.{out_format}"
         try:
             counts = classify_file(path, out, text_column, settings=settings)
         except TableError as exc:
@@ -108,7 +112,7 @@ async def evaluate_upload(
     macro precision/recall/F1 for all texts and for those that do not nearly repeat a training text, per label,
     with the rows read, merged and skipped (and why).  Nothing is stored."""
     return await run_in_threadpool(evaluate_labelled, file, text_column, label_column, vocabulary, empty_is_none,
-                                   _settings(max_goals), out_format)
+                                   goal_cap_settings(max_goals), out_format)
 
 
 def evaluate_labelled(file: UploadFile, text_column: str, label_column: str, vocabulary: str, empty_is_none: bool,
@@ -117,12 +121,8 @@ def evaluate_labelled(file: UploadFile, text_column: str, label_column: str, voc
     from matcher.file_evaluation import evaluate_file
     from matcher.tables import TableError
 
-    name = Path(file.filename or "upload.csv").name or "upload.csv"
-    if Path(name).suffix.lower() not in TABLE_SUFFIXES:
-        raise HTTPException(415, f"{name}: give a .csv or .xlsx file (a table with a text and a label column)")
-    with tempfile.TemporaryDirectory(prefix="upr-align-evaluate-") as tmp:
-        path = _spool(file, get_settings().upload_max_bytes, Path(tmp))
-        out = Path(tmp) / f"{Path(name).stem}_evaluated.{out_format}" if out_format != "json" else None
+    with uploaded_table(file, "a table with a text and a label column") as path:
+        out = path.parent / f"{path.stem}_evaluated.{out_format}" if out_format != "json" else None
         try:
             report = evaluate_file(path, text_column, label_column, vocabulary=vocabulary,
                                    empty_is_none=empty_is_none, settings=settings, out=out)
