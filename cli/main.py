@@ -594,6 +594,9 @@ def _evaluate_file(input_file: Path, text_column: str, label_column: str, vocabu
     out.print(escape(format_file_report(report)), highlight=False)
     if out_file is not None:
         out.print(f"{out_file}: one row per text (gold, predicted, missed, extra, evidence)")
+        if report.get("cells_cut"):
+            err.print(f"[yellow]warning:[/yellow] {report['cells_cut']} cells longer than 32,767 characters were cut "
+                      "in the XLSX file (write .csv to keep them whole)")
 
 
 from . import alignment, server  # noqa: E402,F401  (register match, links, review, gaps, funding, report, serve, keys)

@@ -7,14 +7,16 @@ repeats one of them (``matcher.splits``: TF-IDF cosine >= 0.7) is marked ``seen`
 texts and for the unseen ones apart, since a seen text measures memory.
 
 Label cells (``parse_cell``): one or more codes separated by ``;`` ``,`` ``|`` ``/`` or new lines, in any usual
-spelling: SDG goals ("5", "SDG 5", "Goal 05: Gender equality", "[1, 5, 16]", a goal's short name "Gender
-equality"), SDG targets ("5.2", "Target 16.b"; a target gives its goal too) or, with ``vocabulary="uprinfo"``,
-UPR Info issues (id or label).  "none" (or "no sdg", "-") says the text has no label: the classifier should give it
-none.  Rows are judged per (text, label) pair, as in ``matcher.evaluation``: rows with the same text (letters and
-digits, case-insensitive) are one text with the union of their labels.  Skipped rows are counted with their row
-numbers: no text, an empty label cell (unless ``empty_is_none``), or a label that names no code of the vocabulary.
-The target level is scored only over texts labelled with at least one target (a goal-only label says nothing of
-targets).
+spelling: SDG goals ("5", "SDG 5", "Goal 05: Gender equality", "[1, 5, 16]", "SDG 5 and SDG 16", a goal's short
+name or title in EN/FR/ES), SDG targets ("5.2", "Target 16.b", "16.2 End abuse, exploitation, ..." with its
+official title; a target gives its goal too), indicators (their target) or, with ``vocabulary="uprinfo"``, UPR
+Info issues (id or label).  "none" (or "no sdg", "-", "n/a") says the text has no label: the classifier should give
+it none.  A cell that names no code ("?", "SDG 18") or is ambiguous ("1-8": a range or two goals?) is not guessed
+at.  Rows are judged per (text, label) pair, as in ``matcher.evaluation``: rows with the same text (case and
+punctuation aside) are one text with the union of their labels.  Skipped rows are counted with their row numbers:
+no text, an empty label cell (unless ``empty_is_none``), or a label that cannot be read.  The target level is
+scored only over texts labelled with at least one target, and only the predicted targets of the goals a text was
+given targets for are judged (a goal labelled without targets says nothing of its targets).
 """
 from __future__ import annotations
 
@@ -27,17 +29,23 @@ from typing import Any, Callable, Optional
 from .classification_store import sorted_codes
 from .evaluation import scores
 from .settings import Settings
-from .splits import near_duplicate_mask, normalise_text
+from .splits import near_duplicate_mask
 from .tables import TableError, TableWriter, read_table
 from .taxonomy import goal_of, goals, normalise_goal, normalise_indicator, normalise_target, theme_code
 
 VOCABULARIES = ("sdg", "uprinfo")
-NONE_TOKENS = frozenset({"none", "no sdg", "no sdgs", "no goal", "no label", "-", "n/a", "na", "nil"})
+NONE_TOKENS = frozenset({"none", "no sdg", "no sdgs", "no goal", "no label", "-", "n/a", "na", "n.a", "nil",
+                         "not applicable"})
+MAX_LABEL_CHARS = 2000  # a longer label cell is not a list of codes (and would make the name search slow)
 _SPLIT = re.compile(r"[;,|/\n\r]+")
-_BARE_CODES = re.compile(r"\d{1,2}(?:\.\w{1,2}){0,2}(?:\s+\d{1,2}(?:\.\w{1,2}){0,2})+")  # "5 16" or "5.2 16.1"
-# a code at the start of a token: "Goal 5: Gender equality", "SDG 16.b - ...", "Target 5.2 End all violence"
-_LEADING = re.compile(r"^\W*(?:(?:sdgs?|goal|target|odds?|ods|objectif|objetivo|cible|meta)\W*)?"
-                      r"(\d{1,2}(?:\.(?:\d{1,2}|[a-z]))?)(?![\d.])", re.I)
+# inside a part: codes ("5", "16.b", "5.2.1") and words; words that only join codes ("SDG 5 and SDG 16")
+_PIECE = re.compile(r"(?<![\w.])(\d{1,2}(?:\.(?:\d{1,2}|[a-z]))?(?:\.\d{1,2})?)(?![\w]|\.\w)|([^\W\d_]+)", re.I)
+_JOINERS = frozenset({"sdg", "sdgs", "goal", "goals", "target", "targets", "indicator", "indicators", "odd", "odds",
+                      "ods", "objectif", "objectifs", "objetivo", "objetivos", "cible", "cibles", "meta", "metas",
+                      "no", "and", "et", "y", "e", "or"})
+_WORD = re.compile(r"[^\W\d_]+")
+_GLUED = re.compile(r"\b(sdgs?|goals?|targets?|odds?|ods)(?=\d)", re.I)  # "SDG5 and SDG16"
+_RANGE = re.compile(r"\d\s*[-–—]\s*\d")  # "1-8": a range or two codes? ask rather than guess
 OUT_COLUMNS = ("rows", "text", "seen_in_training", "gold", "predicted", "missed", "extra", "agrees",
                "gold_targets", "predicted_targets", "evidence")
 
@@ -58,13 +66,17 @@ class LabelledText:
 
 
 @lru_cache(maxsize=1)
-def _goal_names() -> tuple[re.Pattern, dict[str, str]]:
-    """A pattern of every goal's short name and title (EN/FR/ES; they hold commas) and key -> goal code."""
+def _titles() -> tuple[re.Pattern, dict[str, str]]:
+    """A pattern of every goal's short name and title and every target's title (EN/FR/ES: they hold commas) and
+    key -> code."""
+    from .taxonomy import targets
+
     names: dict[str, str] = {}
-    for g in goals():
-        for col in ("short_en", "short_fr", "short_es", "title_en", "title_fr", "title_es"):
-            if g.get(col):
-                names[_name_key(g[col])] = g["code"]
+    for rows in (goals(), targets()):
+        for r in rows:
+            for col in ("short_en", "short_fr", "short_es", "title_en", "title_fr", "title_es"):
+                if r.get(col):
+                    names.setdefault(_name_key(r[col]), r["code"])
     alternatives = sorted(names, key=len, reverse=True)
     pattern = re.compile(r"(?<!\w)(?:" + "|".join(r"[\W_]+".join(map(re.escape, k.split())) for k in alternatives)
                          + r")(?!\w)", re.I)
@@ -72,8 +84,9 @@ def _goal_names() -> tuple[re.Pattern, dict[str, str]]:
 
 
 def _names_to_codes(raw: str) -> str:
-    """Goal names in a cell replaced by their codes ("16 - PEACE, JUSTICE AND STRONG INSTITUTIONS" -> "16 - ;16")."""
-    pattern, names = _goal_names()
+    """Goal names and target titles replaced by their codes ("16 - PEACE, JUSTICE AND STRONG INSTITUTIONS" ->
+    "16 - ;16;")."""
+    pattern, names = _titles()
     return pattern.sub(lambda m: ";" + names[_name_key(m[0])] + ";", raw)
 
 
@@ -89,48 +102,85 @@ def _cell_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _sdg_token(token: str) -> tuple[Optional[str], Optional[str]]:
-    """(goal, target) named by one token; (None, None) when it names neither."""
+def _sdg_code(token: str) -> tuple[Optional[str], Optional[str]]:
+    """(goal, target) of a token that is one code in any usual spelling ("SDG 5", "Target 4.A", "5.2.1", "5.0");
+    (None, None) otherwise."""
     indicator = normalise_indicator(token)
     target = normalise_target(indicator.rsplit(".", 1)[0] if indicator else token)
     if target:
         return goal_of(target), target
-    goal = normalise_goal(token)
-    if goal:
-        return goal, None
-    m = _LEADING.match(token)
-    if m:
-        return _sdg_token(m[1]) if m[1] != token.strip() else (None, None)
-    return None, None
+    goal = normalise_goal(re.sub(r"\.0$", "", token.strip()))  # "5.0": a goal written as a number
+    return (goal, None) if goal else (None, None)
+
+
+def _sdg_part(part: str) -> list[tuple[str, Optional[str]]]:
+    """The (goal, target) pairs of one part of a cell: one code, or codes joined by words ("SDG 5 and SDG 16",
+    "Goal 5 (target 5.2)"), or codes followed by a description ("5.2 End violence against women"); a code after the
+    description starts is not taken.  Raises ``LabelError`` when the part names no code or an unknown one."""
+    one = _sdg_code(part)
+    if one[0]:
+        return [one]
+    part = _GLUED.sub(r"\1 ", part)
+    if _RANGE.search(part):
+        raise LabelError(f"'{_short(part)}': a range or two codes? separate the codes with ';' (5;16 or 1;2;3)")
+    codes = []
+    for m in _PIECE.finditer(part):
+        if m[2] is not None:
+            if m[2].lower() in _JOINERS:
+                continue
+            break  # the description begins
+        goal, target = _sdg_code(m[1])
+        if goal is None:
+            several = sum(1 for x in _PIECE.finditer(part) if x[1]) > 1
+            raise LabelError(f"'{m[1]}' in '{_short(part)}' is not an SDG goal or target" if several
+                             else f"'{_short(part)}' is not an SDG goal or target")
+        codes.append((goal, target))
+    if not codes:
+        raise LabelError(f"'{_short(part)}' is not an SDG goal or target")
+    return codes
+
+
+def _text_key(text: str) -> str:
+    """Rows with the same key are one text: case and punctuation aside, letters of every script kept."""
+    return re.sub(r"[\W_]+", " ", text.casefold()).strip()
+
+
+def _short(text: str, n: int = 80) -> str:
+    return text if len(text) <= n else text[:n - 1] + "…"
 
 
 def parse_cell(value: Any, vocabulary: str = "sdg") -> Optional[tuple[set[str], set[str]]]:
     """(goals or themes, targets) named by a label cell; ``None`` for an empty cell; ``(set(), set())`` for "none".
 
-    Raises ``LabelError`` naming the first part that is no code of the vocabulary.
+    Raises ``LabelError`` naming the first part that is no code of the vocabulary (or a cell that names none).
     """
     raw = _cell_text(value).strip()
     if not raw:
         return None
     if raw.lower().strip(" .") in NONE_TOKENS:
         return set(), set()
+    if len(raw) > MAX_LABEL_CHARS:
+        raise LabelError(f"a label cell of {len(raw):,} characters is not a list of codes")
     labels, targets = set(), set()
-    tokens = (t.strip(" \t[](){}'\"") for t in _SPLIT.split(raw if vocabulary == "uprinfo" else _names_to_codes(raw)))
-    for token in (part for t in tokens for part in (t.split() if _BARE_CODES.fullmatch(t) else [t])):
-        if not re.search(r"\w", token):  # "-", "»": what is left around a goal name
+    if vocabulary == "sdg" and any(w.lower() not in _JOINERS for w in _WORD.findall(raw)):
+        raw = _names_to_codes(raw)  # only when words other than "SDG", "goal", "and" … are there: the names are many
+    parts = (t.strip(" \t[](){}'\"") for t in _SPLIT.split(raw))
+    for part in parts:
+        if not re.search(r"\w", part):  # "-", "»": what is left around a goal name
             continue
         if vocabulary == "uprinfo":
-            code = theme_code("uprinfo", token)
+            code = theme_code("uprinfo", part)
             if not code:
-                raise LabelError(f"'{token}' is not a UPR Info issue (id or label)")
+                raise LabelError(f"'{_short(part)}' is not a UPR Info issue (id or label)")
             labels.add(code)
             continue
-        goal, target = _sdg_token(token)
-        if goal is None:
-            raise LabelError(f"'{token}' is not an SDG goal or target")
-        labels.add(goal)
-        if target:
-            targets.add(target)
+        for goal, target in _sdg_part(part):
+            labels.add(goal)
+            if target:
+                targets.add(target)
+    if not labels:
+        raise LabelError(f"'{_short(raw)}' names no {'issue' if vocabulary == 'uprinfo' else 'goal or target'} "
+                         "(write 'none' for a text that should get no label)")
     return labels, targets
 
 
@@ -144,6 +194,8 @@ def read_labelled(path: str | Path, text_column: str, label_column: str, *, voca
         if col not in table.columns:
             raise TableError(f"{table.name}: no column '{col}' (columns found: "
                              f"{', '.join(repr(c) for c in table.columns if c) or 'none'})")
+        if table.columns.count(col) > 1:
+            raise TableError(f"{table.name}: {table.columns.count(col)} columns are named '{col}'; rename all but one")
     ti, li = table.columns.index(text_column), table.columns.index(label_column)
     texts: dict[str, LabelledText] = {}
     skipped: dict[str, list] = {"no_text": [], "no_label": [], "bad_label": []}
@@ -164,8 +216,7 @@ def read_labelled(path: str | Path, text_column: str, label_column: str, *, voca
                 skipped["no_label"].append(row)
                 continue
             parsed = (set(), set())
-        key = normalise_text(text)
-        item = texts.setdefault(key, LabelledText([], text))
+        item = texts.setdefault(_text_key(text), LabelledText([], text))
         item.rows.append(row)
         item.goals |= parsed[0]
         item.targets |= parsed[1]
@@ -175,6 +226,8 @@ def read_labelled(path: str | Path, text_column: str, label_column: str, *, voca
               "merged_rows": sum(len(t.rows) - 1 for t in items),
               "skipped": {k: len(v) for k, v in skipped.items()},
               "skipped_rows": {k: v[:20] for k, v in skipped.items() if v}}
+    if not rows:
+        raise TableError(f"{table.name}: the file has a header but no rows")
     if not items:
         raise TableError(f"{table.name}: no row has both a text in '{text_column}' and a label in '{label_column}' "
                          f"({rows} rows read; skipped: " + ", ".join(f"{k.replace('_', ' ')} {len(v)}"
@@ -224,13 +277,17 @@ def evaluate_file(path: str | Path, text_column: str, label_column: str, *, voca
         levels = {level: scores([gold[i] for i in sel], [pred[i] for i in sel])}
         tsel = [i for i in sel if items[i].has_targets]
         if vocabulary == "sdg" and tsel:
-            levels["sdg_target"] = scores([items[i].targets for i in tsel], [pred_targets[i] for i in tsel])
+            # a goal labelled without targets says nothing of its targets: only targets of the goals the text was
+            # given targets for are judged
+            judged = [{t for t in pred_targets[i] if goal_of(t) in {goal_of(g) for g in items[i].targets}}
+                      for i in tsel]
+            levels["sdg_target"] = scores([items[i].targets for i in tsel], judged)
         report["scores"][subset] = levels
     report["per_label"] = {level: per_label(gold, pred)}
     report["gold_per_text"] = round(sum(map(len, gold)) / len(items), 3)
     report["predicted_per_text"] = round(sum(map(len, pred)) / len(items), 3)
     if out is not None:
-        _write_rows(out, items, results, seen, level)
+        report["cells_cut"] = _write_rows(out, items, results, seen, level)
     return report
 
 
@@ -247,7 +304,8 @@ def per_label(gold: list[set[str]], pred: list[set[str]]) -> list[dict]:
     return rows
 
 
-def _write_rows(out: str | Path, items: list[LabelledText], results, seen: list[bool], level: str) -> None:
+def _write_rows(out: str | Path, items: list[LabelledText], results, seen: list[bool], level: str) -> int:
+    """Write one row per text; returns the number of cells cut to what an XLSX cell holds."""
     def joined(codes) -> str:
         return ";".join(sorted_codes(codes))
 
@@ -261,6 +319,7 @@ def _write_rows(out: str | Path, items: list[LabelledText], results, seen: list[
                           "yes" if predicted == item.goals else "no",
                           joined(item.targets) if item.has_targets else "", joined(res.codes("sdg_target")),
                           evidence])
+    return writer.cells_cut
 
 
 def describe_skipped(report: dict) -> str:
@@ -289,7 +348,10 @@ def format_file_report(report: dict) -> str:
                                 if report["skipped"]["no_label"] else ""))
     lines.append(f"model {report['model_version']}; labels per text: gold {report['gold_per_text']:.2f}, "
                  f"predicted {report['predicted_per_text']:.2f}")
-    if report["seen"]:
+    if report["seen"] == report["texts"]:
+        lines.append(f"all {report['texts']} texts nearly repeat a text the model trained on: these scores measure "
+                     "memory, not the classifier")
+    elif report["seen"]:
         lines.append(f"{report['seen']} of {report['texts']} texts nearly repeat a text the model trained on: their "
                      "scores measure memory; the 'unseen' rows leave them out")
     head = f"{'texts':<8}{'level':<12}{'n':>6}  {'micro P':>7} {'micro R':>7} {'micro F1':>8}  " \

@@ -40,8 +40,19 @@ def run(*args):
     ("Faim « zéro »", {"2"}, set()),
     ("Paz, justicia e instituciones fuertes", {"16"}, set()),
     (5.0, {"5"}, set()),
+    ("5.0", {"5"}, set()),  # pandas writes a goal column of floats so
+    ("SDG 5 and SDG 16", {"5", "16"}, set()),
+    ("SDG5 & SDG16", {"5", "16"}, set()),
+    ("Goals 5, 16", {"5", "16"}, set()),
+    ("5+16", {"5", "16"}, set()),
+    ("Goal 5 (target 5.2)", {"5"}, {"5.2"}),
+    ("SDG 5 - Target 5.2", {"5"}, {"5.2"}),
+    ("5.2 End all violence against women (our wording)", {"5"}, {"5.2"}),
+    ("16.2 End abuse, exploitation, trafficking and all forms of violence against and torture of children",
+     {"16"}, {"16.2"}),  # a target with its official title, commas and all
     ("none", set(), set()),
     ("-", set(), set()),
+    ("n.a.", set(), set()),
 ])
 def test_label_cells_in_the_spellings_people_use(cell, goals, targets):
     assert parse_cell(cell) == (goals, targets)
@@ -49,9 +60,17 @@ def test_label_cells_in_the_spellings_people_use(cell, goals, targets):
 
 def test_empty_and_unreadable_label_cells():
     assert parse_cell("") is None and parse_cell(None) is None
-    for bad in ("SDG 18", "5.9", "banana", "5; SDG 19"):
+    for bad in ("SDG 18", "5.9", "banana", "5; SDG 19", "The goal is 5", "0"):
         with pytest.raises(LabelError, match="is not an SDG goal or target"):
             parse_cell(bad)
+    for unsure in ("?", "...", "*"):  # says nothing: not read as "no label"
+        with pytest.raises(LabelError, match="names no goal or target"):
+            parse_cell(unsure)
+    for ambiguous in ("1-8", "5–16"):  # a range or two goals? not guessed
+        with pytest.raises(LabelError, match="a range or two codes"):
+            parse_cell(ambiguous)
+    with pytest.raises(LabelError, match="not a list of codes"):
+        parse_cell("5;" * 2000)
     assert parse_cell("Women's rights; Justice", "uprinfo") == ({"women-s-rights", "justice"}, set())
     with pytest.raises(LabelError, match="not a UPR Info issue"):
         parse_cell("5", "uprinfo")
@@ -85,6 +104,24 @@ def test_rows_merged_skipped_and_counted(tmp_path):
     assert len(items) == 3 and items[1].goals == set() and counts["skipped"]["no_label"] == 0
 
 
+def test_texts_in_any_script_stay_apart_and_targets_are_judged_under_their_goals(tmp_path):
+    f = tmp_path / "labels.csv"
+    _write_csv(f, [(1, "Обеспечить всеобщее начальное образование", "4"),
+                   (2, "Искоренить крайнюю нищету", "1"),
+                   (3, "确保性别平等", "5"),
+                   (4, "Garantizar la educación", "4"),
+                   (5, "Garantizar la EDUCACIÓN!", "16")])  # the same text: merged
+    items, counts = read_labelled(f, "text", "sdg")
+    assert counts["texts"] == 4 and [t.goals for t in items] == [{"4"}, {"1"}, {"5"}, {"4", "16"}]
+    text = "Take measures to combat trafficking in persons, especially women and children, and protect its victims."
+    _write_csv(f, [(1, text, "5.2; 16")])  # targets given for goal 5, none for goal 16
+    report = evaluate_file(f, "text", "sdg")
+    predicted = classify_texts([text])[0].codes("sdg_target")
+    assert any(not t.startswith("5.") for t in predicted)  # e.g. 16.2, 8.7: not judged
+    m = report["scores"]["all"]["sdg_target"]
+    assert m["gold_pairs"] == 1 and m["pred_pairs"] == len([t for t in predicted if t.startswith("5.")])
+
+
 def test_files_that_cannot_be_evaluated_say_why(tmp_path):
     f = tmp_path / "labels.csv"
     _write_csv(f, [(1, "Some text", "")])
@@ -98,6 +135,12 @@ def test_files_that_cannot_be_evaluated_say_why(tmp_path):
         read_labelled(f, "text", "sdg")
     r = run("evaluate", f, "--text-column", "text", "--label-column", "sdg")
     assert r.exit_code == 2 and "no row has both a text" in r.output
+    _write_csv(f, [])
+    with pytest.raises(TableError, match="a header but no rows"):
+        read_labelled(f, "text", "sdg")
+    _write_csv(f, [(1, "Some text", "5", "16")], header=("id", "text", "sdg", "sdg"))
+    with pytest.raises(TableError, match="2 columns are named 'sdg'"):
+        read_labelled(f, "text", "sdg")
     r = run("evaluate", f, "--text-column", "text")
     assert r.exit_code == 2 and "--label-column" in r.output
     r = run("evaluate", "--max-goals", "1")
