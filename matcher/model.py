@@ -158,8 +158,12 @@ class TextModel:
     classifiers: dict[str, OneVsRestClassifier]
     labels: dict[str, list[str]]
     goal_rule: dict = field(default_factory=dict)  # threshold/relative/max + inner scores (matcher.calibration)
-    _coef: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _coef: dict = field(default_factory=dict, repr=False)  # per head: coefficients, transposed, intercepts
     _terms: Optional[np.ndarray] = field(default=None, repr=False)
+
+    def __getstate__(self) -> dict:
+        """Pickled without the dense caches (rebuilt on first use): the cache file stays the fitted model."""
+        return {**self.__dict__, "_coef": {}}
 
     def transform(self, texts: Iterable[str]) -> sparse.csr_matrix:
         """TF-IDF rows (L2-normalised) of texts."""
@@ -171,12 +175,23 @@ class TextModel:
         if clf is None:
             return np.zeros((X.shape[0], 0))
         # one sparse x dense product for all labels: same numbers as clf.predict_proba, ~10x fewer calls
-        z = np.asarray(X @ self.coef(head).T) + self.intercept(head)
+        z = np.asarray(X @ self.coef_t(head)) + self.intercept(head)
         return 1.0 / (1.0 + np.exp(-z))
 
     def intercept(self, head: str) -> np.ndarray:
-        """Intercepts (n_labels,) of a head."""
-        return np.array([float(np.ravel(e.intercept_)[0]) for e in self.classifiers[head].estimators_])
+        """Intercepts (n_labels,) of a head (cached)."""
+        key = ("intercept", head)
+        if key not in self._coef:
+            self._coef[key] = np.array([float(np.ravel(e.intercept_)[0]) for e in self.classifiers[head].estimators_])
+        return self._coef[key]
+
+    def coef_t(self, head: str) -> np.ndarray:
+        """The coefficients transposed (n_features, n_labels), C-contiguous and cached: a transposed view would be
+        copied by every sparse product."""
+        key = ("coef_t", head)
+        if key not in self._coef:
+            self._coef[key] = np.ascontiguousarray(self.coef(head).T)
+        return self._coef[key]
 
     def coef(self, head: str) -> np.ndarray:
         """Dense coefficient matrix (n_labels, n_features) of a head (cached)."""
