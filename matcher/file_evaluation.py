@@ -31,7 +31,8 @@ from .evaluation import scores
 from .settings import Settings
 from .splits import near_duplicate_mask
 from .tables import TableError, TableWriter, read_table
-from .taxonomy import goal_of, goals, normalise_goal, normalise_indicator, normalise_target, theme_code
+from .taxonomy import (goal_of, goals, normalise_goal, normalise_indicator, normalise_target, targets,
+                       theme_code)
 
 VOCABULARIES = ("sdg", "uprinfo")
 NONE_TOKENS = frozenset({"none", "no sdg", "no sdgs", "no goal", "no label", "-", "n/a", "na", "n.a", "nil",
@@ -69,14 +70,12 @@ class LabelledText:
 def _titles() -> tuple[re.Pattern, dict[str, str]]:
     """A pattern of every goal's short name and title and every target's title (EN/FR/ES: they hold commas) and
     key -> code."""
-    from .taxonomy import targets
-
     names: dict[str, str] = {}
     for rows in (goals(), targets()):
         for r in rows:
             for col in ("short_en", "short_fr", "short_es", "title_en", "title_fr", "title_es"):
                 if r.get(col):
-                    names.setdefault(_name_key(r[col]), r["code"])
+                    names.setdefault(_text_key(r[col]), r["code"])
     alternatives = sorted(names, key=len, reverse=True)
     pattern = re.compile(r"(?<!\w)(?:" + "|".join(r"[\W_]+".join(map(re.escape, k.split())) for k in alternatives)
                          + r")(?!\w)", re.I)
@@ -87,12 +86,7 @@ def _names_to_codes(raw: str) -> str:
     """Goal names and target titles replaced by their codes ("16 - PEACE, JUSTICE AND STRONG INSTITUTIONS" ->
     "16 - ;16;")."""
     pattern, names = _titles()
-    return pattern.sub(lambda m: ";" + names[_name_key(m[0])] + ";", raw)
-
-
-def _name_key(name: str) -> str:
-    """Case and punctuation-insensitive key of a goal name, accents kept ("Faim « zéro »" -> "faim zéro")."""
-    return re.sub(r"[\W_]+", " ", name.lower()).strip()
+    return pattern.sub(lambda m: ";" + names[_text_key(m[0])] + ";", raw)
 
 
 def _cell_text(value: Any) -> str:
@@ -141,7 +135,8 @@ def _sdg_part(part: str) -> list[tuple[str, Optional[str]]]:
 
 
 def _text_key(text: str) -> str:
-    """Rows with the same key are one text: case and punctuation aside, letters of every script kept."""
+    """Case and punctuation-insensitive key, letters of every script and accents kept: rows with the same key are
+    one text; a goal name or target title matches whatever its case and punctuation ("Faim « zéro »")."""
     return re.sub(r"[\W_]+", " ", text.casefold()).strip()
 
 
