@@ -144,7 +144,8 @@ def create_app(engine: Optional[Engine] = None) -> FastAPI:
     async def invalid(request: Request, exc: RequestValidationError):
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
                   for e in exc.errors()]
-        return JSONResponse({"detail": errors}, status_code=422)
+        page = web.form_error_page(request, errors)  # the page's own forms answer with the page
+        return page if page is not None else JSONResponse({"detail": errors}, status_code=422)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):

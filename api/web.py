@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from urllib.parse import quote
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -328,3 +329,40 @@ def _classify_response(request: Request, texts: str, results: list, error: Optio
         "texts": texts, "results": results, "error": error, "max_texts": MAX_TEXTS, "one_goal": one_goal,
         "model_version": model_version(), "evaluation": evaluation, "evaluation_error": evaluation_error},
         status_code=status_code)
+
+
+# --------------------------------------------------------------------------- a form sent incomplete
+_FIELD_NAMES = {"file": "the file", "texts": "the texts", "text_column": "the text column",
+                "label_column": "the label column", "kind": "the kind of file", "api_key": "the key",
+                "format": "the output format", "max_goals": "the goals per text", "vocabulary": "the labels' kind",
+                "link_id": "the link", "decision": "the decision", "reason": "the reason"}
+
+
+def form_error_page(request: Request, errors: list[dict]) -> Optional[HTMLResponse | RedirectResponse]:
+    """A page form sent with a field missing or out of range answers with its page and a sentence saying which
+    field, not the API's JSON; None for any other request (the API keeps its JSON 422)."""
+    endpoint = getattr(request.scope.get("route"), "endpoint", None)
+    if request.method != "POST" or endpoint not in (upload_form, classify_form, classify_file_form,
+                                                    evaluate_file_form, review_form):
+        return None
+    parts = []
+    for e in errors:
+        field = str(e["loc"][-1]) if e.get("loc") else ""
+        what = "missing" if e.get("type") == "missing" else e.get("msg", "not valid")
+        parts.append(f"{_FIELD_NAMES.get(field, field or 'the form')}: {what}")
+    message = "the form was not sent complete: " + "; ".join(dict.fromkeys(parts))
+    if endpoint in (classify_form, classify_file_form, evaluate_file_form) and not get_settings().api_reader_open:
+        from sqlmodel import Session
+
+        with Session(request.app.state.engine) as session:  # closed reads: the page only for a key holder
+            if verify_key(session, request.cookies.get(KEY_COOKIE)) is None:
+                return None
+    if endpoint is upload_form:
+        return templates.TemplateResponse(request, "upload.html", {"result": None, "error": message},
+                                          status_code=422)
+    if endpoint is review_form:
+        rec_id = request.path_params.get("rec_id", "")
+        return RedirectResponse(f"/recommendation/{quote(rec_id, safe='')}?error={quote(message)}", status_code=303)
+    if endpoint is evaluate_file_form:
+        return _classify_response(request, "", [], None, status_code=422, evaluation_error=message)
+    return _classify_response(request, "", [], message, status_code=422)

@@ -23,8 +23,8 @@ from sqlalchemy import delete, exists, func, select, tuple_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from .bulk import insert_params, relaxed_gc, write_params
 from .labels import Label, Result
-from .bulk import insert_params, write_params
 from .models import Activity, CFItem, Classification, ItemTag, Recommendation
 from .tables import XLSX_CELL_CHARS, TableError, TableWriter, read_table
 from .taxonomy import goal_of
@@ -537,13 +537,14 @@ def classify_file(in_path: str | Path, out_path: str | Path, text_column: str, *
                 progress(len(batch))
 
         batch: list[list[Any]] = []
-        for _row, cells in table.rows:
-            batch.append(cells)
-            if len(batch) >= batch_size:
+        with relaxed_gc():  # as in classify_texts, for the rows read and written between batches too
+            for _row, cells in table.rows:
+                batch.append(cells)
+                if len(batch) >= batch_size:
+                    flush(batch)
+                    batch = []
+            if batch:
                 flush(batch)
-                batch = []
-        if batch:
-            flush(batch)
     counts["cells_cut"] = writer.cells_cut
     counts["seconds"] = round(time.perf_counter() - start, 3)
     return counts

@@ -42,6 +42,7 @@ from typing import Optional
 
 import numpy as np
 
+from .bulk import relaxed_gc
 from .crosswalks import theme_targets
 from .labels import Evidence, Label, Result
 from .lexicon import Lexicon
@@ -83,6 +84,8 @@ _STOPWORDS = {
 # the goal rule when neither the settings nor the model (``TextModel.goal_rule``, calibrated at fit) give one
 DEFAULT_GOAL_RULE = {"threshold": 0.3, "relative": 0.6, "max": 0}
 _TOKENS = re.compile(r"[a-zà-öø-ÿ]+", re.I)
+_STOPWORD_LANGS: dict[str, tuple[str, ...]] = {
+    w: tuple(lang for lang, sw in _STOPWORDS.items() if w in sw) for w in set().union(*_STOPWORDS.values())}
 
 
 def detect_language(text: str) -> str:
@@ -90,7 +93,10 @@ def detect_language(text: str) -> str:
     words = _TOKENS.findall(text.lower())
     if not words:
         return "en"
-    counts = {lang: sum(w in sw for w in words) for lang, sw in _STOPWORDS.items()}
+    counts = dict.fromkeys(_STOPWORDS, 0)
+    for w in words:  # one pass: each word looked up once, not once per language
+        for lang in _STOPWORD_LANGS.get(w, ()):
+            counts[lang] += 1
     best = max(("fr", "es"), key=lambda lg: counts[lg])
     return best if counts[best] > counts["en"] and counts[best] >= 2 else "en"
 
@@ -133,6 +139,15 @@ def _noisy_or(scores) -> float:
     return 1.0 - rest
 
 
+def _may_name_fgm(text: str) -> bool:
+    """False only when FGM cannot match: an ASCII text (where IGNORECASE is plain lower-casing) without a word every
+    alternative of FGM holds.  A substring test is ten times cheaper than the regex, which scans every position."""
+    if not text.isascii():
+        return True
+    lower = text.lower()
+    return "genital" in lower or "fgm" in lower or "circumcision" in lower
+
+
 def _allowed(target: str, text: str, fgm_only: Optional[bool]) -> bool:
     if target == "15.7":
         return bool(WILDLIFE.search(text))
@@ -158,16 +173,19 @@ def classify_texts(texts: list[str], *, declared: list[list[tuple[str, str]]] | 
     if declared is not None and len(declared) != len(texts):
         raise ValueError(f"declared has {len(declared)} entries for {len(texts)} texts")
     out: list[Result] = []
-    for start in range(0, len(texts), batch_size):
-        chunk = ["" if t is None else str(t) for t in texts[start:start + batch_size]]
-        decl = declared[start:start + batch_size] if declared is not None else [[] for _ in chunk]
-        out.extend(_classify_batch(chunk, decl, model, settings, lexicon))
+    # the loaded model, lexicon and caches are a quarter of a million objects that the cyclic GC would walk again
+    # and again while results pile up: a third of the time on 30,000 texts, for garbage that is not cyclic
+    with relaxed_gc():
+        for start in range(0, len(texts), batch_size):
+            chunk = ["" if t is None else str(t) for t in texts[start:start + batch_size]]
+            decl = declared[start:start + batch_size] if declared is not None else [[] for _ in chunk]
+            out.extend(_classify_batch(chunk, decl, model, settings, lexicon))
     return out
 
 
 def _classify_batch(texts, declared, model: TextModel, s: Settings, lexicon: Lexicon) -> list[Result]:
     X = model.transform(texts)
-    probs = {head: model.predict(X, head) for head in model.labels}
+    probs = BatchProbs(model, X, {head: model.predict(X, head) for head in model.labels})
     hits_all = list(lexicon.match_many(texts))
     results = []
     for i, text in enumerate(texts):
@@ -188,16 +206,18 @@ def _one(i, text, declared, hits, X, probs, model: TextModel, s: Settings) -> Re
         if goal_of(target) in goal_scores or ("sdg_target", target) in decl:
             ev[("sdg_target", target)].extend(evs)
 
-    labels = []
+    labels, needs_terms = [], []
     for (vocab, code), evs in ev.items():
         if vocab == "sdg_goal" and code not in goal_scores and (vocab, code) not in decl:
             continue
         sc = _noisy_or(e.score for e in evs)
-        if vocab == "sdg_goal" and X is not None and any(e.method == "model" for e in evs):
-            for e in evs:
-                if e.method == "model" and "terms" not in e.detail:
-                    e.detail["terms"] = _terms(model, X, i, "sdg_goal", code, s)
+        if vocab == "sdg_goal" and X is not None:
+            needs_terms += [(code, e) for e in evs if e.method == "model" and "terms" not in e.detail]
         labels.append(Label(vocab, code, round(sc, 4), evs))
+    if needs_terms:  # goals with model evidence are the goals at or above the model floor
+        terms = probs.terms("sdg_goal", i, s.classify_model_floor, s.classify_top_terms)
+        for code, e in needs_terms:
+            e.detail["terms"] = terms[code]
     labels.sort(key=lambda lab: (("sdg_goal", "sdg_target", "uprinfo").index(lab.vocabulary), -lab.score, lab.code))
     return Result(labels, model.version, detect_language(text))
 
@@ -241,7 +261,8 @@ def _goal_number(goal: str) -> int:
 def _evidence(i, text, declared, hits, X, probs, model: TextModel, s: Settings):
     """Evidence per label of text i: (label evidence, declared pairs, goal evidence, kept target evidence).
 
-    ``X`` None: no top terms (calibration and tuning, where only scores matter)."""
+    ``X`` None: no top terms (calibration and tuning, where only scores matter); else ``probs`` is the batch's
+    ``BatchProbs``, which finds the terms."""
     ev: dict[tuple[str, str], list[Evidence]] = defaultdict(list)
     decl = set()
     for vocab, code in declared:
@@ -253,9 +274,11 @@ def _evidence(i, text, declared, hits, X, probs, model: TextModel, s: Settings):
 
     # themes: model, then declared
     theme_scores: dict[str, float] = {}
-    for j, code, p in _above(model, probs, "uprinfo", i, s.classify_theme_threshold):
-        detail = {"terms": _terms(model, X, i, "uprinfo", code, s)} if X is not None else {}
-        ev[("uprinfo", code)].append(Evidence("model", round(p, 4), detail))
+    themes = _above(model, probs, "uprinfo", i, s.classify_theme_threshold)
+    terms = probs.terms("uprinfo", i, s.classify_theme_threshold, s.classify_top_terms) if X is not None and themes \
+        else {}
+    for j, code, p in themes:
+        ev[("uprinfo", code)].append(Evidence("model", round(p, 4), {"terms": terms[code]} if terms else {}))
         theme_scores[code] = p
     for vocab, code in decl:
         if vocab == "uprinfo":
@@ -263,7 +286,7 @@ def _evidence(i, text, declared, hits, X, probs, model: TextModel, s: Settings):
 
     # target evidence
     fgm_only = None
-    if FGM.search(text):
+    if _may_name_fgm(text) and FGM.search(text):
         fgm_only = not VIOLENCE.search(FGM.sub(" ", text))
     tev: dict[str, list[Evidence]] = defaultdict(list)
     goal_lex: dict[str, list[Evidence]] = defaultdict(list)
@@ -324,14 +347,48 @@ def _evidence(i, text, declared, hits, X, probs, model: TextModel, s: Settings):
     return ev, decl, gev, kept_targets
 
 
+class BatchProbs(dict):
+    """Probabilities of a batch of texts per head (head -> array (n_texts, n_labels)).  Also finds, once per batch
+    rather than once per text, the labels at or above a floor of every text and the top terms of those labels."""
+
+    def __init__(self, model: TextModel, X, probs: dict[str, np.ndarray]):
+        super().__init__(probs)
+        self.model, self.X = model, X
+        self._above: dict[tuple[str, float], list[list[tuple[int, str, float]]]] = {}
+        self._terms: dict[tuple[str, float, int], list[dict[str, list[list]]]] = {}
+
+    def above(self, head: str, i: int, floor: float) -> list[tuple[int, str, float]]:
+        """(column, label, probability) of the labels of text i with probability >= floor."""
+        rows = self._above.get((head, floor))
+        if rows is None:
+            P = self[head]
+            r, c = np.nonzero(P >= floor)  # row-major: each text's columns in ascending order
+            rows = [[] for _ in range(P.shape[0])]
+            names = self.model.labels[head]
+            for ri, cj, p in zip(r.tolist(), c.tolist(), P[r, c].tolist()):
+                rows[ri].append((cj, names[cj], p))
+            self._above[(head, floor)] = rows
+        return rows[i]
+
+    def terms(self, head: str, i: int, floor: float, k: int) -> dict[str, list[list]]:
+        """Top k terms ([[term, weight], ...]) of each label of text i at or above floor."""
+        rows = self._terms.get((head, floor, k))
+        if rows is None:
+            n = self[head].shape[0]
+            pairs = [(r, code) for r in range(n) for _, code, _ in self.above(head, r, floor)]
+            rows = [{} for _ in range(n)]
+            for (r, code), terms in zip(pairs, self.model.top_terms_pairs(self.X, head, pairs, k)):
+                rows[r][code] = [[t, w] for t, w in terms]
+            self._terms[(head, floor, k)] = rows
+        return rows[i]
+
+
 def _above(model: TextModel, probs, head: str, i: int, floor: float):
     """(column, label, probability) of a head's labels with probability >= floor for text i."""
     if head not in probs:
         return []
+    if isinstance(probs, BatchProbs):
+        return probs.above(head, i, floor)
     row = probs[head][i]
     labels = model.labels[head]
     return [(int(j), labels[j], float(row[j])) for j in np.flatnonzero(row >= floor)]
-
-
-def _terms(model: TextModel, X, i, head, code, s: Settings) -> list[list]:
-    return [[t, w] for t, w in model.top_terms(X, i, head, code, s.classify_top_terms)]

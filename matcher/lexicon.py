@@ -24,7 +24,8 @@ from spacy.attrs import IDX, LENGTH, LOWER
 from spacy.tokens import Doc
 
 from mappings import table
-from matcher.query_parser import Evaluator, Node, compile_query, parse_query, phrases, required_keysets
+from matcher.query_parser import (Evaluator, Node, compile_query, parse_query, phrase_matches, phrases,
+                                  required_keysets)
 
 SOURCES = {"aurora": "aurora_v5_queries.csv", "hr_lexicon": "hr_lexicon.csv"}
 _WILD = re.compile(r"[*?]")
@@ -226,12 +227,14 @@ class Lexicon:
     def evaluate(self, text: str, offsets: list[tuple[int, int]], hits: dict[str, list[tuple[int, int]]]) -> list[Hit]:
         """Hits of every query made true by the phrase hits of one text."""
         candidates = {q.query_id: q for key in hits for q in self._queries_by_key[key]}
-        out = []
+        out, by_key = [], None
         for q in candidates.values():
             # most candidates have one operand of a W/n or AND only: skip them before building matches
             if any(ks.isdisjoint(hits) for ks in q.required):
                 continue
-            matches = q.run(hits)
+            if by_key is None:
+                by_key = phrase_matches(hits)
+            matches = q.run(by_key)
             if not matches:
                 continue
             spans = {}

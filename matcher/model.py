@@ -159,7 +159,7 @@ class TextModel:
     labels: dict[str, list[str]]
     goal_rule: dict = field(default_factory=dict)  # threshold/relative/max + inner scores (matcher.calibration)
     _coef: dict = field(default_factory=dict, repr=False)  # per head: coefficients, transposed, intercepts
-    _terms: Optional[np.ndarray] = field(default=None, repr=False)
+    _terms: Optional[list[str]] = field(default=None, repr=False)  # feature names, by column
 
     def __getstate__(self) -> dict:
         """Pickled without the dense caches (rebuilt on first use): the cache file stays the fitted model."""
@@ -201,14 +201,44 @@ class TextModel:
 
     def top_terms(self, X: sparse.csr_matrix, row: int, head: str, label: str, k: int = 5) -> list[tuple[str, float]]:
         """The k features of text ``row`` that push ``label`` up most: (term, tfidf x coefficient), positive only."""
-        if self._terms is None:
-            self._terms = self.vectorizer.get_feature_names_out()
-        j = self.labels[head].index(label)
-        start, end = X.indptr[row], X.indptr[row + 1]
-        cols, vals = X.indices[start:end], X.data[start:end]
-        contrib = vals * self.coef(head)[j, cols]
-        order = np.argsort(-contrib, kind="stable")[:k]
-        return [(str(self._terms[cols[i]]), round(float(contrib[i]), 4)) for i in order if contrib[i] > 0]
+        return self.top_terms_pairs(X, head, [(row, label)], k)[0]
+
+    def top_terms_pairs(self, X: sparse.csr_matrix, head: str, pairs: list[tuple[int, str]],
+                        k: int = 5) -> list[list[tuple[str, float]]]:
+        """``top_terms`` of many (row, label) pairs of a batch at once, in the order of ``pairs``.
+
+        One vectorised pass over the features of all the pairs' texts: the classifier wants the terms of every theme
+        and goal it keeps, and numpy calls per label cost more than the model itself.  Ties keep the column order,
+        as a stable sort of one text's terms does."""
+        if not pairs:
+            return []
+        if not isinstance(self._terms, list):
+            self._terms = self.vectorizer.get_feature_names_out().tolist()
+        index = self._label_index(head)
+        rows = np.fromiter((r for r, _ in pairs), dtype=np.int64, count=len(pairs))
+        js = np.fromiter((index[label] for _, label in pairs), dtype=np.int64, count=len(pairs))
+        starts = X.indptr[rows].astype(np.int64)
+        lens = X.indptr[rows + 1] - starts
+        first = np.cumsum(lens) - lens  # where each pair's stretch begins in the flat arrays
+        pair = np.repeat(np.arange(len(pairs)), lens)
+        nz = np.repeat(starts - first, lens) + np.arange(int(lens.sum()))  # positions in X.indices / X.data
+        cols = X.indices[nz]
+        contrib = X.data[nz] * self.coef_t(head)[cols, js[pair]]  # float32 x float64, as one text's product
+        order = np.lexsort((-contrib, pair))  # by pair, then contribution down; stable
+        rank = np.arange(len(order)) - first[pair[order]]
+        keep = order[(rank < k) & (contrib[order] > 0)]
+        out: list[list[tuple[str, float]]] = [[] for _ in pairs]
+        names = self._terms
+        for p, c, v in zip(pair[keep].tolist(), cols[keep].tolist(), contrib[keep].tolist()):
+            out[p].append((names[c], round(v, 4)))
+        return out
+
+    def _label_index(self, head: str) -> dict[str, int]:
+        """Column of each label of a head (cached)."""
+        key = ("index", head)
+        if key not in self._coef:
+            self._coef[key] = {label: j for j, label in enumerate(self.labels[head])}
+        return self._coef[key]
 
 
 def fit_head(X, labelsets: list[tuple[str, ...]], head: str, min_examples: Optional[int] = None):

@@ -226,7 +226,12 @@ MAX_MATCHES = 64  # proximity pairs kept per node; a recommendation never needs 
 
 def evaluate(node: Node, hits: dict[str, list[tuple[int, int]]]) -> list[Match]:
     """Matches of ``node`` given the positions of each phrase key in one text; empty list = false."""
-    return compile_query(node)(hits)
+    return compile_query(node)(phrase_matches(hits))
+
+
+def phrase_matches(hits: dict[str, list[tuple[int, int]]]) -> dict[str, list[Match]]:
+    """The matches of each phrase key from its positions, built once per text and shared by every query."""
+    return {k: [(s, e, ((k, s, e),)) for s, e in pos] for k, pos in hits.items() if pos}
 
 
 def required_keysets(node: Node) -> list[frozenset[str]]:
@@ -239,17 +244,17 @@ def required_keysets(node: Node) -> list[frozenset[str]]:
     return [frozenset(p.key for p in phrases(node))]
 
 
-Evaluator = Callable[[dict[str, list[tuple[int, int]]]], list[Match]]
+Evaluator = Callable[[dict[str, list[Match]]], list[Match]]
 
 
 def compile_query(node: Node) -> Evaluator:
-    """A function of the phrase hits of one text that returns the matches of ``node`` (closures: no dispatch)."""
+    """A function of the phrase matches of one text (``phrase_matches``) that returns the matches of ``node``
+    (closures: no dispatch).  The lists it is given are shared by every query: never changed here."""
     if isinstance(node, Phrase):
         k = node.key
 
         def phrase(hits):
-            pos = hits.get(k)
-            return [(s, e, ((k, s, e),)) for s, e in pos] if pos else []
+            return hits.get(k) or []
         return phrase
     if isinstance(node, Or) and all(isinstance(c, Phrase) for c in node.children):
         keys = [c.key for c in node.children]  # the common case: a list of alternative phrases
@@ -257,9 +262,9 @@ def compile_query(node: Node) -> Evaluator:
         def or_phrases(hits):
             out: list[Match] = []
             for k in keys:
-                pos = hits.get(k)
-                if pos:
-                    out.extend((s, e, ((k, s, e),)) for s, e in pos)
+                m = hits.get(k)
+                if m:
+                    out.extend(m)
             return out
         return or_phrases
     if isinstance(node, Or):

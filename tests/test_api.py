@@ -263,6 +263,39 @@ def test_web_pages_render(client):
     assert r.status_code == 200 and "unchanged 1" in r.text and "not updated yet" in r.text
 
 
+def test_page_forms_sent_incomplete_answer_with_the_page(client, monkeypatch):
+    from matcher import settings as settings_mod
+
+    csv = b"text\nEliminate female genital mutilation\n"
+    # the classify page's three forms: the page again, saying which field is missing (not the API's JSON)
+    r = client.post("/classify-texts/evaluate", files={"file": ("mine.csv", csv, "text/csv")},
+                    data={"text_column": "text"})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+    assert "the label column: missing" in r.text and "Check the classifier" in r.text
+    r = client.post("/classify-texts/file", data={"text_column": "text"})
+    assert r.status_code == 422 and "the file: missing" in r.text and "<form" in r.text
+    r = client.post("/classify-texts", data={"texts": "a text", "max_goals": "99"})
+    assert r.status_code == 422 and "the goals per text: Input should be less than or equal to 17" in r.text
+    r = client.post("/upload", files={"file": ("fgm.csv", csv, "text/csv")}, data={"kind": "poems"})
+    assert r.status_code == 422 and "the kind of file: String should match" in r.text and "the key: missing" in r.text
+    link = client.get("/links", params={"limit": 1}).json()["data"][0]
+    r = client.post(f"/recommendation/{link['recommendation_id']}/review", data={"link_id": link["id"]},
+                    follow_redirects=False)
+    assert r.status_code == 303 and "the%20decision%3A%20missing" in r.headers["location"]
+    # the API keeps its JSON
+    r = client.post("/classify/evaluate", files={"file": ("mine.csv", csv, "text/csv")}, data={"text_column": "text"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "label_column"
+    # with reads closed, no page for a caller without the key cookie
+    monkeypatch.setenv("UPR_ALIGN_API_READER_OPEN", "false")
+    settings_mod.get_settings.cache_clear()
+    try:
+        r = client.post("/classify-texts", data={"texts": "a text", "max_goals": "99"})
+        assert r.status_code == 422 and r.headers["content-type"].startswith("application/json")
+    finally:
+        monkeypatch.delenv("UPR_ALIGN_API_READER_OPEN")
+        settings_mod.get_settings.cache_clear()
+
+
 def test_classify_texts_with_evidence(client, monkeypatch):
     texts = ["Take effective measures to combat trafficking in persons, in particular women and children",
              "Eliminate female genital mutilation", ""]

@@ -147,3 +147,79 @@ def test_relative_rule_keeps_only_goals_near_the_best():
     decl = classify_texts([text], declared=[[("sdg_goal", "14"), ("sdg_target", "15.7")]],
                           settings=Settings(classify_goal_max=1, classify_goal_threshold=0.05))[0]
     assert set(decl.codes("sdg_goal")) == {"14", "15"} | set(one.codes("sdg_goal"))
+
+
+# --------------------------------------------------------------------------- the batch paths give the same numbers
+def _top_terms_one_by_one(model, X, row, head, label, k, names):
+    """The per-label reference: one text's contributions to one label, stable-sorted."""
+    import numpy as np
+
+    j = model.labels[head].index(label)
+    cols = X.indices[X.indptr[row]:X.indptr[row + 1]]
+    contrib = X.data[X.indptr[row]:X.indptr[row + 1]] * model.coef(head)[j, cols]
+    order = np.argsort(-contrib, kind="stable")[:k]
+    return [(str(names[cols[i]]), round(float(contrib[i]), 4)) for i in order if contrib[i] > 0]
+
+
+def test_top_terms_of_a_batch_are_those_of_each_text_alone():
+    from matcher.model import load_examples
+
+    model = default_model()
+    texts = [e.text for e in load_examples("uprinfo")[:60]] + ["", "the of and", TRAFFICKING * 3]
+    X = model.transform(texts)
+    names = model.vectorizer.get_feature_names_out()
+    for head, labels in (("uprinfo", model.labels["uprinfo"][:12] + ["trafficking"]),
+                         ("sdg_goal", model.labels["sdg_goal"])):
+        pairs = [(r, lab) for r in range(len(texts)) for lab in labels]
+        got = model.top_terms_pairs(X, head, pairs, 5)
+        assert got == [_top_terms_one_by_one(model, X, r, head, lab, 5, names) for r, lab in pairs]
+        assert any(got) and not any(got[n] for n, (r, _) in enumerate(pairs) if r == len(texts) - 3)  # empty text
+    assert model.top_terms_pairs(X, "sdg_goal", [], 5) == []
+    assert model.top_terms(X, len(texts) - 1, "uprinfo", "trafficking", 3) == \
+        _top_terms_one_by_one(model, X, len(texts) - 1, "uprinfo", "trafficking", 3, names)
+
+
+def test_labels_above_a_floor_found_per_batch_as_per_text():
+    import numpy as np
+
+    from matcher.classify import BatchProbs, _above
+
+    model = default_model()
+    texts = [TRAFFICKING, FGM, DOMESTIC_EDU, ODA, ""]
+    X = model.transform(texts)
+    plain = {head: model.predict(X, head) for head in model.labels}
+    batch = BatchProbs(model, X, plain)
+    for head in model.labels:
+        for floor in (0.05, 0.3, 0.9, 1.01):
+            for i in range(len(texts)):
+                assert _above(model, batch, head, i, floor) == _above(model, dict(plain), head, i, floor)
+                assert [c for _, c, _ in _above(model, batch, head, i, floor)] == \
+                    [model.labels[head][j] for j in np.flatnonzero(plain[head][i] >= floor)]
+
+
+def test_the_fgm_pre_check_never_hides_a_match():
+    from hypothesis import given, settings, strategies as st
+
+    from matcher.classify import FGM as FGM_RX, _may_name_fgm
+
+    phrases = ["female genital mutilation", "Female Genital Cutting", "GENITAL MUTILATION", "female circumcision",
+               "FGM", "fgm/c", "Female genital mutilation/cutting"]
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(max_size=40), st.sampled_from(phrases + [""]), st.text(max_size=40))
+    def check(before, phrase, after):
+        text = f"{before} {phrase} {after}"
+        if FGM_RX.search(text):
+            assert _may_name_fgm(text)
+
+    check()
+    assert not _may_name_fgm("Ratify the Optional Protocol to the Convention against Torture.")
+    assert _may_name_fgm("Éliminer les mutilations génitales féminines")  # not ASCII: the regex decides
+
+
+def test_classifying_puts_the_garbage_collector_back():
+    import gc
+
+    before = (gc.get_threshold(), gc.get_freeze_count(), gc.isenabled())
+    classify_texts([TRAFFICKING, FGM])
+    assert (gc.get_threshold(), gc.get_freeze_count(), gc.isenabled()) == before
