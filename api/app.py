@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 
 from matcher.settings import get_settings
@@ -144,7 +145,8 @@ def create_app(engine: Optional[Engine] = None) -> FastAPI:
     async def invalid(request: Request, exc: RequestValidationError):
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
                   for e in exc.errors()]
-        page = web.form_error_page(request, errors)  # the page's own forms answer with the page
+        # the page's own forms answer with the page (in a thread: it may look up the key cookie)
+        page = await run_in_threadpool(web.form_error_page, request, errors)
         return page if page is not None else JSONResponse({"detail": errors}, status_code=422)
 
     @app.exception_handler(Exception)

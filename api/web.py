@@ -351,10 +351,11 @@ def form_error_page(request: Request, errors: list[dict]) -> Optional[HTMLRespon
         what = "missing" if e.get("type") == "missing" else e.get("msg", "not valid")
         parts.append(f"{_FIELD_NAMES.get(field, field or 'the form')}: {what}")
     message = "the form was not sent complete: " + "; ".join(dict.fromkeys(parts))
-    if endpoint in (classify_form, classify_file_form, evaluate_file_form) and not get_settings().api_reader_open:
+    if endpoint is not review_form and not get_settings().api_reader_open:
         from sqlmodel import Session
 
-        with Session(request.app.state.engine) as session:  # closed reads: the page only for a key holder
+        # closed reads: a page only for a key holder, as its GET (the review form's redirect goes to a gated page)
+        with Session(request.app.state.engine) as session:
             if verify_key(session, request.cookies.get(KEY_COOKIE)) is None:
                 return None
     if endpoint is upload_form:

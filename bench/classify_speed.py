@@ -74,8 +74,10 @@ def csv_to_csv(texts: list[str]) -> None:
             w.writerows(enumerate(texts))
         t = time.perf_counter()
         run = subprocess.run([sys.executable, "-c", _CHILD, "classify", str(src), "--text-column", "text", "--out",
-                              str(dst)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              str(dst)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                              cwd=Path(__file__).resolve().parents[1])
+        if run.returncode:
+            sys.exit(f"`upr-align classify` failed (exit {run.returncode}):\n{run.stderr}")
         dt = time.perf_counter() - t
         kb = run.stderr.strip().splitlines()[-1] if run.stderr.strip() else "0"
         rss = f"{int(kb) / 1024:,.0f} MB" if kb.isdigit() and int(kb) else "not measured (no /proc)"

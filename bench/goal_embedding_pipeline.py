@@ -44,8 +44,8 @@ def embedding_fit(index: dict, vectors: np.ndarray, alpha: float):
             Z /= np.where((n := np.linalg.norm(Z, axis=1, keepdims=True)) > 0, n, 1.0)
             return sparse.hstack([X, alpha * sparse.csr_matrix(Z)]).tocsr()
 
-        def top_terms_many(self, X, row, head, labels, k=5):  # terms only: the embedding columns have no name
-            return super().top_terms_many(X[:, :len(self.vectorizer.vocabulary_)], row, head, labels, k)
+        def top_terms_pairs(self, X, head, pairs, k=5):  # terms only: the embedding columns have no name
+            return super().top_terms_pairs(X[:, :len(self.vectorizer.vocabulary_)], head, pairs, k)
 
     def fit(examples, version="adhoc", calibrate=True):
         vec = model_mod.TfidfVectorizer(analyzer=model_mod.Analyzer(), sublinear_tf=True, min_df=2,

@@ -264,12 +264,13 @@ def _evidence(i, text, declared, hits, X, probs, model: TextModel, s: Settings):
     ``X`` None: no top terms (calibration and tuning, where only scores matter); else ``probs`` is the batch's
     ``BatchProbs``, which finds the terms."""
     ev: dict[tuple[str, str], list[Evidence]] = defaultdict(list)
-    decl = set()
+    decl: dict[tuple[str, str], None] = {}  # in the order declared: sets iterate in a hash order, and ties
+    # between declared tags (which target speaks for a goal) must not change from one run to the next
     for vocab, code in declared:
         norm = {"sdg_goal": normalise_goal, "sdg_target": normalise_target,
                 "uprinfo": lambda c: theme_code("uprinfo", c)}.get(vocab, lambda c: None)(code)
         if norm:
-            decl.add((vocab, norm))
+            decl[(vocab, norm)] = None
             ev[(vocab, norm)].append(Evidence("declared", s.classify_weight_declared, {"as_given": code}))
 
     # themes: model, then declared

@@ -289,8 +289,9 @@ def test_page_forms_sent_incomplete_answer_with_the_page(client, monkeypatch):
     monkeypatch.setenv("UPR_ALIGN_API_READER_OPEN", "false")
     settings_mod.get_settings.cache_clear()
     try:
-        r = client.post("/classify-texts", data={"texts": "a text", "max_goals": "99"})
-        assert r.status_code == 422 and r.headers["content-type"].startswith("application/json")
+        for path, data in (("/classify-texts", {"texts": "a text", "max_goals": "99"}), ("/upload", {"kind": "x"})):
+            r = client.post(path, data=data)
+            assert r.status_code == 422 and r.headers["content-type"].startswith("application/json")
     finally:
         monkeypatch.delenv("UPR_ALIGN_API_READER_OPEN")
         settings_mod.get_settings.cache_clear()

@@ -223,3 +223,15 @@ def test_classifying_puts_the_garbage_collector_back():
     before = (gc.get_threshold(), gc.get_freeze_count(), gc.isenabled())
     classify_texts([TRAFFICKING, FGM])
     assert (gc.get_threshold(), gc.get_freeze_count(), gc.isenabled()) == before
+
+
+def test_ties_between_declared_tags_follow_the_declared_order_not_a_hash_order():
+    text = "The meeting was held on Tuesday."
+    a, b = classify_texts([text, text], declared=[[("sdg_target", "5.3"), ("sdg_target", "5.2")],
+                                                  [("sdg_target", "5.2"), ("sdg_target", "5.3")]])
+
+    def implied(res):
+        (goal,) = [lab for lab in res.labels if lab.vocabulary == "sdg_goal" and lab.code == "5"]
+        return [e.detail["target"] for e in goal.evidence if e.method == "implied"]
+
+    assert implied(a) == ["5.3"] and implied(b) == ["5.2"]
