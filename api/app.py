@@ -14,8 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
 
 from matcher.settings import get_settings
 

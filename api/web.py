@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from urllib.parse import quote
 from pathlib import Path
 from typing import Annotated, Optional
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -334,7 +334,7 @@ def _classify_response(request: Request, texts: str, results: list, error: Optio
 # --------------------------------------------------------------------------- a form sent incomplete
 _FIELD_NAMES = {"file": "the file", "texts": "the texts", "text_column": "the text column",
                 "label_column": "the label column", "kind": "the kind of file", "api_key": "the key",
-                "format": "the output format", "max_goals": "the goals per text", "vocabulary": "the labels' kind",
+                "format": "the output format", "max_goals": "one SDG goal per text", "vocabulary": "the labels' kind",
                 "link_id": "the link", "decision": "the decision", "reason": "the reason"}
 
 
@@ -350,7 +350,7 @@ def form_error_page(request: Request, errors: list[dict]) -> Optional[HTMLRespon
         field = str(e["loc"][-1]) if e.get("loc") else ""
         what = "missing" if e.get("type") == "missing" else e.get("msg", "not valid")
         parts.append(f"{_FIELD_NAMES.get(field, field or 'the form')}: {what}")
-    message = "the form was not sent complete: " + "; ".join(dict.fromkeys(parts))
+    message = "a field of the form is missing or not valid: " + "; ".join(dict.fromkeys(parts))
     if endpoint is not review_form and not get_settings().api_reader_open:
         from sqlmodel import Session
 

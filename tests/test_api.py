@@ -275,7 +275,7 @@ def test_page_forms_sent_incomplete_answer_with_the_page(client, monkeypatch):
     r = client.post("/classify-texts/file", data={"text_column": "text"})
     assert r.status_code == 422 and "the file: missing" in r.text and "<form" in r.text
     r = client.post("/classify-texts", data={"texts": "a text", "max_goals": "99"})
-    assert r.status_code == 422 and "the goals per text: Input should be less than or equal to 17" in r.text
+    assert r.status_code == 422 and "one SDG goal per text: Input should be less than or equal to 17" in r.text
     r = client.post("/upload", files={"file": ("fgm.csv", csv, "text/csv")}, data={"kind": "poems"})
     assert r.status_code == 422 and "the kind of file: String should match" in r.text and "the key: missing" in r.text
     link = client.get("/links", params={"limit": 1}).json()["data"][0]
