@@ -28,7 +28,7 @@ from typing import Any, Callable, Optional
 
 from .classification_store import sorted_codes
 from .evaluation import scores
-from .settings import Settings
+from .settings import Settings, get_settings
 from .splits import near_duplicate_mask
 from .tables import TableError, TableWriter, read_table
 from .taxonomy import (goal_of, goals, normalise_goal, normalise_indicator, normalise_target, targets,
@@ -245,8 +245,9 @@ def evaluate_file(path: str | Path, text_column: str, label_column: str, *, voca
     """Scores of the classifier in use against the file's labels, for all texts and for the unseen ones.
 
     Returns ``{"file", "rows", "texts", "merged_rows", "skipped", "skipped_rows", "seen", "model_version",
-    "scores": {subset: {level: scores}}, "per_label": {level: [{code, gold, predicted, correct, p, r, f1}]},
-    "gold_per_text", "predicted_per_text"}``; ``out`` (CSV or XLSX) gets one row per text with gold, predicted,
+    "scores": {subset: {level: scores}}, "scores_one_goal": {subset: {"sdg_goal": scores}} (the best goal of each
+    text only, as ``--max-goals 1``; empty for themes or when that cap is already in force), "per_label": {level:
+    [{code, gold, predicted, correct, p, r, f1}]}, "gold_per_text", "predicted_per_text"}``; ``out`` (CSV or XLSX) gets one row per text with gold, predicted,
     missed and extra labels and the evidence of each predicted goal.
     """
     from .classify import classify_texts
@@ -254,9 +255,17 @@ def evaluate_file(path: str | Path, text_column: str, label_column: str, *, voca
     items, report = read_labelled(path, text_column, label_column, vocabulary=vocabulary,
                                   empty_is_none=empty_is_none)
     seen = seen_in_training([t.text for t in items])
-    results = []
+    # SDG labels under the goal rule in force are also scored with the best goal of each text only (--max-goals 1),
+    # so a user whose labels give one goal per text sees what that option would score, without a second run
+    one = None
+    if vocabulary == "sdg" and (settings or get_settings()).classify_goal_max != 1:
+        one = (settings or get_settings()).model_copy(update={"classify_goal_max": 1})
+    results, results_one = [], []
     for start in range(0, len(items), batch_size):
-        results += classify_texts([t.text for t in items[start:start + batch_size]], settings=settings)
+        batch = [t.text for t in items[start:start + batch_size]]
+        results += classify_texts(batch, settings=settings)
+        if one is not None:
+            results_one += classify_texts(batch, settings=one)
         if progress:
             progress(min(batch_size, len(items) - start))
     level = "uprinfo" if vocabulary == "uprinfo" else "sdg_goal"
@@ -265,10 +274,14 @@ def evaluate_file(path: str | Path, text_column: str, label_column: str, *, voca
     gold = [t.goals for t in items]
     report.update(seen=sum(seen), model_version=results[0].model_version if results else "")
     report["scores"] = {}
+    report["scores_one_goal"] = {}
     for subset, keep in (("all", [True] * len(items)), ("unseen", [not s for s in seen])):
         if subset == "unseen" and (all(keep) or not any(keep)):
             continue
         sel = [i for i, k in enumerate(keep) if k]
+        if results_one:
+            report["scores_one_goal"][subset] = {level: scores(
+                [gold[i] for i in sel], [set(results_one[i].codes(level)) for i in sel])}
         levels = {level: scores([gold[i] for i in sel], [pred[i] for i in sel])}
         tsel = [i for i in sel if items[i].has_targets]
         if vocabulary == "sdg" and tsel:
@@ -356,6 +369,12 @@ def format_file_report(report: dict) -> str:
         for level, m in levels.items():
             lines.append(f"{subset:<8}{level:<12}{m['texts']:>6}  {m['micro_p']:>7.3f} {m['micro_r']:>7.3f} "
                          f"{m['micro_f1']:>8.3f}  {m['macro_p']:>7.3f} {m['macro_r']:>7.3f} {m['macro_f1']:>8.3f}")
+    if report.get("scores_one_goal"):
+        lines.append("with --max-goals 1 (the best goal of each text only):")
+        for subset, levels in report["scores_one_goal"].items():
+            for level, m in levels.items():
+                lines.append(f"{subset:<8}{level:<12}{m['texts']:>6}  {m['micro_p']:>7.3f} {m['micro_r']:>7.3f} "
+                             f"{m['micro_f1']:>8.3f}  {m['macro_p']:>7.3f} {m['macro_r']:>7.3f} {m['macro_f1']:>8.3f}")
     for level, rows in report["per_label"].items():
         name = (lambda c: goal_short(c) or "") if level == "sdg_goal" else (lambda c: theme_label("uprinfo", c) or "")
         lines += ["", f"per {'goal' if level == 'sdg_goal' else 'theme'} (all texts):",

@@ -12,6 +12,7 @@ from matcher.classify import classify_texts
 from matcher.evaluation import scores
 from matcher.file_evaluation import LabelError, evaluate_file, parse_cell, read_labelled, seen_in_training
 from matcher.model import load_examples
+from matcher.settings import goal_cap_settings
 from matcher.tables import TableError
 
 from conftest import DATA
@@ -175,6 +176,12 @@ def test_real_ohchr_goals_scored_and_written_per_text(tmp_path):
     assert raw["scores"]["all"]["sdg_goal"] == report["scores"]["all"]["sdg_goal"]
     per = {r["code"]: r for r in report["per_label"]["sdg_goal"]}
     assert sum(r["gold"] for r in per.values()) == report["scores"]["all"]["sdg_goal"]["gold_pairs"]
+    # beside the rule in force: what --max-goals 1 scores, the same as a run with that cap
+    capped = evaluate_file(SLOVENIA, "text", "sdg_goals", settings=goal_cap_settings(1))
+    assert report["scores_one_goal"]["all"]["sdg_goal"] == capped["scores"]["all"]["sdg_goal"]
+    assert capped["scores_one_goal"] == {}  # the cap already in force: nothing to add
+    assert report["scores_one_goal"]["all"]["sdg_goal"]["pred_pairs"] <= report["texts"]
+    assert report["scores_one_goal"]["all"] != report["scores"]["all"]  # OHCHR gives several goals: it differs
 
 
 def test_texts_the_model_trained_on_are_scored_apart(tmp_path):
@@ -254,6 +261,9 @@ def test_evaluate_over_http_and_on_the_page(reader_client, monkeypatch):
         f1 = report["scores"]["all"]["sdg_goal"]["micro_f1"]
         assert f"svn.csv: {report['texts']} texts from 57 rows" in r.text and f"{f1:.3f}" in r.text
         assert "Peace, justice and strong institutions" in r.text and "an empty label cell" in r.text
+        one = report["scores_one_goal"]["all"]["sdg_goal"]["micro_f1"]
+        assert f"all, best goal only (one SDG goal per text)</td><td>sdg_goal</td><td class=\"num\">{report['texts']}" \
+            f"</td>" in r.text and f"{one:.3f}" in r.text
         r = client.post("/classify-texts/evaluate", files={"file": ("svn.csv", data, "text/csv")},
                         data={**form, "label_column": "goals"})
         assert r.status_code == 422 and "no column &#39;goals&#39;" in r.text and "Check the classifier" in r.text
