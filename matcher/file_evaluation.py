@@ -28,8 +28,8 @@ from typing import Any, Callable, Optional
 
 from .classification_store import sorted_codes
 from .evaluation import scores
+from .near_duplicates import training_index
 from .settings import Settings, get_settings
-from .splits import near_duplicate_mask
 from .tables import TableError, TableWriter, read_table
 from .taxonomy import (goal_of, goals, normalise_goal, normalise_indicator, normalise_target, targets,
                        theme_code)
@@ -233,10 +233,9 @@ def read_labelled(path: str | Path, text_column: str, label_column: str, *, voca
 
 
 def seen_in_training(texts: list[str]) -> list[bool]:
-    """True per text that nearly repeats a text the shipped model trained on (its score measures memory)."""
-    from .model import default_examples
-
-    return [bool(x) for x in near_duplicate_mask(texts, [e.text for e in default_examples()])]
+    """True per text that nearly repeats a text the shipped model trained on (its score measures memory): the
+    answer of ``matcher.splits.near_duplicate_mask`` against the training texts, which are counted once a process."""
+    return [bool(x) for x in training_index().mask(texts)]
 
 
 def evaluate_file(path: str | Path, text_column: str, label_column: str, *, vocabulary: str = "sdg",

@@ -12,6 +12,9 @@ sentences; 8 pairs missed, 6 added of about 160) and is five times cheaper.
   are tested together.
 - ``drop_near_duplicates``: the training examples of other sources that nearly repeat a test text (the UN target
   texts inside the labelled sentences, a recommendation repeated in a later UPR session) leave the training set.
+
+``near_duplicate_mask`` is the definition (fitted on both sets at every call); ``matcher.near_duplicates`` answers
+the same against the model's training texts, counted once per process (``upr-align evaluate FILE``).
 """
 from __future__ import annotations
 
@@ -48,8 +51,13 @@ def merge_duplicates(examples: Sequence[Example], head: str) -> list[Example]:
     return list(out.values())
 
 
+def near_duplicate_vectorizer() -> TfidfVectorizer:
+    """The (unfitted) TF-IDF of the near-duplicate relation: word 1-2-grams, sublinear tf, smooth IDF, L2, float32."""
+    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32)
+
+
 def _vectors(fit_texts: Sequence[str]):
-    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32).fit(fit_texts)
+    return near_duplicate_vectorizer().fit(fit_texts)
 
 
 def near_duplicate_groups(texts: Sequence[str], cosine: float = NEAR_DUPLICATE_COSINE) -> list[int]:
@@ -79,18 +87,26 @@ def grouped_folds(groups: Sequence[int], k: int, seed: int = SEED) -> list[int]:
     return [fold[g] for g in groups]
 
 
-def near_duplicate_mask(candidates: Sequence[str], tests: Sequence[str],
-                        cosine: float = NEAR_DUPLICATE_COSINE, chunk: int = 2000) -> np.ndarray:
-    """Boolean per candidate: True when it is a near-duplicate of at least one test text."""
+def near_duplicate_cosines(candidates: Sequence[str], tests: Sequence[str], chunk: int = 2000) -> np.ndarray:
+    """Per candidate, its best cosine (float32) with any test text, the IDF fitted on both sets (0.0: no test)."""
+    best = np.zeros(len(candidates), dtype=np.float32)
     if not candidates or not tests:
-        return np.zeros(len(candidates), dtype=bool)
+        return best
     vec = _vectors(list(tests) + list(candidates))  # vocabulary of both: a candidate's other words count
     T = vec.transform(tests).T.tocsr()
-    best = np.zeros(len(candidates), dtype=np.float32)
     for start in range(0, len(candidates), chunk):
         C = vec.transform(candidates[start:start + chunk])
         best[start:start + chunk] = (C @ T).max(axis=1).toarray().ravel()
-    return best >= cosine
+    return best
+
+
+def near_duplicate_mask(candidates: Sequence[str], tests: Sequence[str],
+                        cosine: float = NEAR_DUPLICATE_COSINE, chunk: int = 2000) -> np.ndarray:
+    """Boolean per candidate: True when it is a near-duplicate of at least one test text.
+
+    The definition, fitted at every call; ``matcher.near_duplicates.NearDuplicateIndex`` gives the same answer
+    against a fixed set of test texts (the model's training texts) without refitting."""
+    return near_duplicate_cosines(candidates, tests, chunk) >= cosine
 
 
 def drop_near_duplicates(train: Sequence[Example], test: Sequence[Example],
