@@ -453,13 +453,18 @@ def _classify_text(text: str, as_json: bool, settings=None) -> None:
 
 
 def _classify_file(input_file: Path, text_column: str, out_file: Path, as_json: bool, settings=None) -> None:
-    from matcher.classification_store import classify_file
+    from rich.markup import escape
+
+    from matcher.classification_store import classify_file, describe_unsaved
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} rows"),
                   TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task(f"classifying {input_file.name}", total=None)
         counts = classify_file(input_file, out_file, text_column, settings=settings,
                                progress=lambda n: progress.advance(task, n))
+    unsaved = describe_unsaved(counts, text_column)
+    if unsaved:  # on stderr in both modes: --json output stays one JSON document
+        err.print(f"[yellow]warning:[/yellow] {escape(unsaved)}", highlight=False)
     if as_json:
         print(to_json({"out": str(out_file), **counts}))
     else:

@@ -103,7 +103,11 @@ class DonorReader:
         reader = portfolio.PortfolioReader(batch, columns, options)
         required = tuple(columns.values())
         encoding = None if tabular.is_xlsx(source) else options.get("encoding") or tabular.detect_encoding(source)
-        batch.records = reader.activities(lambda: tabular.rows(source, encoding=encoding, required=required))
+        # the reader passes over the rows twice: what the first pass finds (an XLSX formula with no saved value in
+        # a column read) is reported by the second, so it goes to a scratch batch
+        passes = iter([Batch(self.name, self.item_type, source.name, batch.sha256, records=())])
+        batch.records = reader.activities(lambda: tabular.rows(source, batch=next(passes, batch), encoding=encoding,
+                                                               required=required, used=required))
         return batch
 
 

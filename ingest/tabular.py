@@ -2,16 +2,25 @@
 
 Shared by every tabular reader.  Rows come one at a time as (row number, {header: value}); the
 row number is the one a spreadsheet program shows (header = row 1).
+
+An XLSX formula cell whose file saved no value (a workbook written by a program that does not
+calculate) never passes as an empty cell unsaid: in a column the reader reads it is a warning on
+the row naming the sheet, cell and formula, and the cell is then read as empty, so the reader's own
+rule for an empty cell decides (a recommendation with no text, a money line with no amount: skipped
+and counted; an optional cell: left empty).  Not fatal: the rest of the row is valid, and the one
+such cell in the real UN INFO export here is a description the exporter wrote as a formula
+("- Instant networking schools…"), which a re-save only turns into an error value (LibreOffice
+saves #VALUE!).
 """
 from __future__ import annotations
 
 import codecs
 import csv
 import io
-from typing import Any, Iterator, Optional
+from typing import Any, Collection, Iterator, Optional
 
 from matcher import xlsx
-from matcher.records import IngestError
+from matcher.records import Batch, IngestError
 from matcher.tables import detect_delimiter, detect_encoding  # the one encoding and delimiter rule
 from matcher.sources import Source
 
@@ -86,27 +95,39 @@ def _workbook(source: Source) -> xlsx.Workbook:
 
 
 def xlsx_head(source: Source, max_row: int = HEADER_SCAN_ROWS) -> list[tuple[int, list[Any]]]:
-    """(row number, values) of the rows among the first ``max_row`` of the first sheet (for finding a header)."""
+    """(row number, values) of the rows among the first ``max_row`` of the first sheet (for finding a header).
+
+    A formula cell with no saved value is an ``xlsx.UnsavedFormula``, whose text names it in a list of columns found.
+    """
     with _workbook(source) as book:
         try:
-            return list(book.rows(max_row=max_row))
+            return list(book.rows(max_row=max_row, mark_unsaved=True))
         except xlsx.XlsxError as exc:
             raise IngestError(source.name, str(exc), row=exc.row) from None
 
 
-def xlsx_rows(source: Source, *, sheet: Optional[str] = None, header_row: Optional[int] = None,
-              required: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, object]]]:
+def xlsx_rows(source: Source, *, batch: Batch, sheet: Optional[str] = None, header_row: Optional[int] = None,
+              required: tuple[str, ...] = (), used: Optional[Collection[str]] = None
+              ) -> Iterator[tuple[int, dict[str, object]]]:
     """Rows of one sheet of an XLSX workbook, streamed (``matcher.xlsx``).
 
     The header is row ``header_row`` or, when not given, the first row within the first 20 that
-    contains every ``required`` column.
+    contains every ``required`` column.  A formula cell with no saved value is read as None: in a
+    column the reader reads (``used``; default every named column) with a warning on ``batch``.
+    A header cell with no saved value names no column: warned, and its column is not read.
     """
     book = _workbook(source)
+    sheet_name = sheet or next(iter(book.sheets), "")
     try:
         keys: list[str] | None = None
         pairs: list[tuple[int, str]] = []  # (index, key) of the named columns
         named = False
-        for n, values in book.rows(sheet):
+        seen = 0  # book.unsaved_cells when the last row was looked at: one comparison per row
+        for n, values in book.rows(sheet, mark_unsaved=True):
+            if book.unsaved_cells != seen:
+                seen = book.unsaved_cells
+                if keys is not None:
+                    _unsaved_cells(batch, sheet_name, keys, used, n, values)
             if keys is None:
                 if header_row is not None and n < header_row:
                     continue
@@ -115,6 +136,12 @@ def xlsx_rows(source: Source, *, sheet: Optional[str] = None, header_row: Option
                 cells = ["" if v is None else str(v).strip() for v in values]
                 if header_row is None and required and not set(required) <= set(cells):
                     continue
+                for i, v in enumerate(values):
+                    if type(v) is xlsx.UnsavedFormula:
+                        batch.problem(n, None, f"the header cell {_cell(i, n)} of sheet '{sheet_name}' is "
+                                      f"{v.describe()}, so its column has no name and is not read; open and save "
+                                      "the file in Excel or LibreOffice so its values are saved", "warning")
+                        cells[i] = ""
                 keys = cells
                 pairs = [(i, k) for i, k in enumerate(keys) if k]
                 named = all(keys)  # no unnamed column: a row is the header zipped with its cells
@@ -134,10 +161,30 @@ def xlsx_rows(source: Source, *, sheet: Optional[str] = None, header_row: Option
         book.close()
 
 
-def rows(source: Source, *, encoding: Optional[str] = None, required: tuple[str, ...] = ()) -> Iterator[tuple[int, dict]]:
-    """Rows of a CSV or XLSX source, chosen by content."""
+def _cell(col: int, row: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return f"{get_column_letter(col + 1)}{row}"
+
+
+def _unsaved_cells(batch: Batch, sheet: str, keys: list[str], used: Optional[Collection[str]], row: int,
+                   values: list[Any]) -> None:
+    """Formula cells with no saved value become None, each warned about when its column is read."""
+    for i, v in enumerate(values):
+        if type(v) is xlsx.UnsavedFormula:
+            values[i] = None
+            key = keys[i] if i < len(keys) else ""
+            if key and (used is None or key in used):
+                batch.problem(row, key, f"{v.describe()} in sheet '{sheet}', cell {_cell(i, row)}: read as empty; if "
+                              "it is a real formula, open and save the file in Excel or LibreOffice so its value is "
+                              "saved", "warning")
+
+
+def rows(source: Source, *, batch: Batch, encoding: Optional[str] = None, required: tuple[str, ...] = (),
+         used: Optional[Collection[str]] = None) -> Iterator[tuple[int, dict]]:
+    """Rows of a CSV or XLSX source, chosen by content; ``batch`` and ``used``: see ``xlsx_rows``."""
     if is_xlsx(source):
-        return xlsx_rows(source, required=required)
+        return xlsx_rows(source, batch=batch, required=required, used=used)
     return csv_rows(source, encoding=encoding)
 
 

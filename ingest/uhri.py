@@ -74,7 +74,7 @@ class UhriReader:
     def _records(self, source: Source, batch: Batch, header_row: int, options: dict[str, Any]) -> Iterator[ItemRecord]:
         others: Counter[str] = Counter()
         other_rows: list[int] = []
-        for line, raw in _rows(source, header_row, options):
+        for line, raw in _rows(source, batch, header_row, options):
             batch.read += 1
             cell = {ALIASES.get(k, k): v for k, v in raw.items()}
             bodies = bullet_list(cell.get("Reccomending Body"))
@@ -195,11 +195,11 @@ def _header(source: Source, *, strict: bool, encoding: str | None = None) -> tup
     return 0, []
 
 
-def _rows(source: Source, header_row: int, options: dict[str, Any]) -> Iterator[tuple[int, dict]]:
+def _rows(source: Source, batch: Batch, header_row: int, options: dict[str, Any]) -> Iterator[tuple[int, dict]]:
     """Data rows; damage found while streaming (a cut or corrupt sheet) is an IngestError naming the row."""
     if not tabular.is_xlsx(source):
         return tabular.csv_rows(source, encoding=options.get("encoding"))
-    return tabular.xlsx_rows(source, header_row=header_row)
+    return tabular.xlsx_rows(source, batch=batch, header_row=header_row)
 
 
 READER = UhriReader()

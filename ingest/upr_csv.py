@@ -158,15 +158,16 @@ class UprCsvReader:
         batch.records = self._records(source, batch, found, default_state, header_row, options)
         return batch
 
-    def _rows(self, source: Source, header_row: Optional[int], encoding: Optional[str]):
+    def _rows(self, source: Source, batch: Batch, header_row: Optional[int], encoding: Optional[str], used: set[str]):
+        # ``used``: an XLSX formula with no saved value is warned about in these columns, not in those left unused
         if header_row is not None:
-            return tabular.xlsx_rows(source, header_row=header_row)
-        return tabular.rows(source, encoding=encoding)
+            return tabular.xlsx_rows(source, batch=batch, header_row=header_row, used=used)
+        return tabular.rows(source, batch=batch, encoding=encoding, used=used)
 
     def _records(self, source: Source, batch: Batch, found: dict[str, str], default_state: str,
                  header_row: Optional[int], options: dict[str, Any]) -> Iterator[ItemRecord]:
         vocabulary = options.get("theme_vocabulary") or "uhri"
-        for line, row in self._rows(source, header_row, options.get("encoding")):
+        for line, row in self._rows(source, batch, header_row, options.get("encoding"), set(found.values())):
             batch.read += 1
             raw = {canon: row.get(col) for canon, col in found.items()}
             cell = {k: "" if v is None else str(v).strip() for k, v in raw.items()}

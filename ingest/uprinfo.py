@@ -51,7 +51,7 @@ class UprInfoReader:
 
     def _records(self, source: Source, batch: Batch, options: dict[str, Any]) -> Iterator[ItemRecord]:
         issues = _issues()
-        for line, row in tabular.rows(source, encoding=options.get("encoding"), required=REQUIRED):
+        for line, row in tabular.rows(source, batch=batch, encoding=options.get("encoding"), required=REQUIRED):
             batch.read += 1
             cell = {k: html.unescape(str(v)).strip() if v is not None else "" for k, v in row.items()}
             session = parse_int(cell.get("Session"))

@@ -26,8 +26,9 @@ from sqlmodel import Session
 from .bulk import insert_params, relaxed_gc, write_params
 from .labels import Label, Result
 from .models import Activity, CFItem, Classification, ItemTag, Recommendation
-from .tables import XLSX_CELL_CHARS, TableError, TableWriter, read_table
+from .tables import XLSX_CELL_CHARS, TableError, TableWriter, has_unsaved, read_table
 from .taxonomy import goal_of
+from .xlsx import UNSAVED_HINT, UnsavedFormula
 
 ITEM_TYPES = ("recommendation", "cf_item", "activity")
 # declared tags handed to the classifier (it may confirm or contradict them; they stay in item_tag)
@@ -498,14 +499,50 @@ def result_cells(result: Optional[Result], *, max_chars: Optional[int] = None) -
     }
 
 
+def _count_unsaved(row: int, cells: list[Any], col: int, counts: dict) -> None:
+    """Count a row's formula cells with no saved value and copy each as its formula, but the text (flush says why)."""
+    for i, v in enumerate(cells):
+        if type(v) is UnsavedFormula:
+            counts["unsaved_cells"] += 1
+            if i != col:
+                cells[i] = v.as_text()
+    if type(cells[col]) is UnsavedFormula:
+        counts["unsaved_texts"] += 1
+        if len(counts["unsaved_text_rows"]) < 20:
+            counts["unsaved_text_rows"].append(row)
+
+
+def describe_unsaved(counts: dict, text_column: str) -> str:
+    """One line on the formula cells with no saved value met by ``classify_file`` ("" when none)."""
+    texts, cells = counts.get("unsaved_texts", 0), counts.get("unsaved_cells", 0)
+    if not cells:
+        return ""
+    parts = []
+    if texts:
+        rows = counts["unsaved_text_rows"]
+        many = texts > 1
+        parts.append(f"{texts} {'texts' if many else 'text'} in '{text_column}' {'are formulas' if many else 'is a formula'}"
+                     f" with no saved value ({'rows' if many else 'row'} {', '.join(map(str, rows))}"
+                     f"{' …' if texts > len(rows) else ''}): not classified, and the evidence column says why")
+    if cells > texts:
+        other = cells - texts
+        parts.append(f"{other} {'other ' if texts else ''}{'cells are formulas' if other > 1 else 'cell is a formula'} "
+                     "with no saved value: copied as the formula (=…)")
+    return "; ".join(parts) + f"; {UNSAVED_HINT}"
+
+
 def classify_file(in_path: str | Path, out_path: str | Path, text_column: str, *, batch_size: int = 512,
                   progress: Optional[Callable[[int], None]] = None, settings=None) -> dict:
     """Write ``out_path`` (CSV, or XLSX by suffix) = the input columns + the five result columns.
 
     Streams ``batch_size`` rows at a time.  Input columns named like a result column are replaced.
     Raises ``TableError`` for an unreadable file or a missing ``text_column`` (naming the columns found).
-    Returns ``{"rows", "classified", "cells_cut", "seconds"}`` (``cells_cut``: XLSX input cells cut to 32,767
-    characters); ``progress(n)`` is called with rows done per batch.
+    An XLSX formula cell the file saved no value of is copied as its formula ("=A2", as text), never as an empty
+    cell; when it is the text, the row is not classified and its ``evidence`` says why.
+    Returns ``{"rows", "classified", "cells_cut", "unsaved_texts", "unsaved_text_rows", "unsaved_cells",
+    "seconds"}`` (``cells_cut``: XLSX input cells cut to 32,767 characters; ``unsaved_*``: texts not classified
+    for that, the first 20 of their rows, and all such cells copied); ``progress(n)`` is called with rows done per
+    batch.
     ``settings`` (default: the environment's) reach the classifier, e.g. a cap on goals per text.
     """
     from .classify import classify_texts
@@ -517,11 +554,12 @@ def classify_file(in_path: str | Path, out_path: str | Path, text_column: str, *
                          f"{', '.join(repr(c) for c in table.columns if c) or 'none'})")
     col = table.columns.index(text_column)
     keep = [i for i, c in enumerate(table.columns) if c not in RESULT_COLUMNS]
-    counts = {"rows": 0, "classified": 0}
+    counts: dict[str, Any] = {"rows": 0, "classified": 0, "unsaved_texts": 0, "unsaved_text_rows": [],
+                              "unsaved_cells": 0}
     with TableWriter(out_path, [table.columns[i] for i in keep] + list(RESULT_COLUMNS)) as writer:
         limit = XLSX_CELL_LIMIT if writer.xlsx else None
         def flush(batch: list[list[Any]]) -> None:
-            texts = ["" if r[col] is None else str(r[col]).strip() for r in batch]
+            texts = ["" if r[col] is None or type(r[col]) is UnsavedFormula else str(r[col]).strip() for r in batch]
             todo = [i for i, t in enumerate(texts) if t]
             results: list[Optional[Result]] = [None] * len(batch)
             if todo:  # empty cells get empty result columns without asking the classifier
@@ -530,6 +568,10 @@ def classify_file(in_path: str | Path, out_path: str | Path, text_column: str, *
                     results[i] = res
             for cells, res in zip(batch, results):
                 extra = result_cells(res, max_chars=limit)
+                if type(cells[col]) is UnsavedFormula:
+                    extra["evidence"] = json.dumps({"_not_classified": f"the text is {cells[col].describe()}: "
+                                                    f"{UNSAVED_HINT}"}, ensure_ascii=False)
+                    cells[col] = cells[col].as_text()
                 writer.write([cells[i] for i in keep] + [extra[c] for c in RESULT_COLUMNS])
             counts["rows"] += len(batch)
             counts["classified"] += len(todo)
@@ -538,7 +580,9 @@ def classify_file(in_path: str | Path, out_path: str | Path, text_column: str, *
 
         batch: list[list[Any]] = []
         with relaxed_gc():  # as in classify_texts, for the rows read and written between batches too
-            for _row, cells in table.rows:
+            for row, cells in table.rows:
+                if has_unsaved(cells):
+                    _count_unsaved(row, cells, col, counts)
                 batch.append(cells)
                 if len(batch) >= batch_size:
                     flush(batch)

@@ -14,7 +14,9 @@ Info issues (id or label).  "none" (or "no sdg", "-", "n/a") says the text has n
 it none.  A cell that names no code ("?", "SDG 18") or is ambiguous ("1-8": a range or two goals?) is not guessed
 at.  Rows are judged per (text, label) pair, as in ``matcher.evaluation``: rows with the same text (case and
 punctuation aside) are one text with the union of their labels.  Skipped rows are counted with their row numbers:
-no text, an empty label cell (unless ``empty_is_none``), or a label that cannot be read.  The target level is
+no text, an empty label cell (unless ``empty_is_none``), a label that cannot be read, or an XLSX formula cell in
+either column that the file saved no value of (its text or label is not known: never read as empty, so never as
+"none" either).  The target level is
 scored only over texts labelled with at least one target, and only the predicted targets of the goals a text was
 given targets for are judged (a goal labelled without targets says nothing of its targets).
 """
@@ -33,6 +35,7 @@ from .settings import Settings, get_settings
 from .tables import TableError, TableWriter, read_table
 from .taxonomy import (goal_of, goals, normalise_goal, normalise_indicator, normalise_target, targets,
                        theme_code)
+from .xlsx import UNSAVED_HINT, UnsavedFormula
 
 VOCABULARIES = ("sdg", "uprinfo")
 NONE_TOKENS = frozenset({"none", "no sdg", "no sdgs", "no goal", "no label", "-", "n/a", "na", "n.a", "nil",
@@ -193,10 +196,15 @@ def read_labelled(path: str | Path, text_column: str, label_column: str, *, voca
             raise TableError(f"{table.name}: {table.columns.count(col)} columns are named '{col}'; rename all but one")
     ti, li = table.columns.index(text_column), table.columns.index(label_column)
     texts: dict[str, LabelledText] = {}
-    skipped: dict[str, list] = {"no_text": [], "no_label": [], "bad_label": []}
+    skipped: dict[str, list] = {"no_text": [], "no_label": [], "bad_label": [], "unsaved_formula": []}
     rows = 0
     for row, cells in table.rows:
         rows += 1
+        if type(cells[ti]) is UnsavedFormula or type(cells[li]) is UnsavedFormula:
+            unsaved = [f"'{c}'" for c, i in ((text_column, ti), (label_column, li)) if type(cells[i]) is UnsavedFormula]
+            skipped["unsaved_formula"].append(f"row {row}: column{'s' if len(unsaved) > 1 else ''} "
+                                              + ", ".join(unsaved))
+            continue
         text = _cell_text(cells[ti]).strip()
         if not text:
             skipped["no_text"].append(row)
@@ -228,6 +236,8 @@ def read_labelled(path: str | Path, text_column: str, label_column: str, *, voca
                          f"({rows} rows read; skipped: " + ", ".join(f"{k.replace('_', ' ')} {len(v)}"
                                                                       for k, v in skipped.items() if v)
                          + (f"; first unreadable label: {skipped['bad_label'][0]}" if skipped["bad_label"] else "")
+                         + (f"; first formula with no saved value: {skipped['unsaved_formula'][0]}: {UNSAVED_HINT}"
+                            if skipped["unsaved_formula"] else "")
                          + ")")
     return items, counts
 
@@ -334,11 +344,14 @@ def describe_skipped(report: dict) -> str:
     sk, where = report["skipped"], report["skipped_rows"]
     parts = []
     for key, what in (("no_text", "no text"), ("no_label", "an empty label cell"),
-                      ("bad_label", "a label that names no code")):
-        if sk[key]:
-            shown = "; ".join(where[key][:3]) if key == "bad_label" else "rows " + ", ".join(map(str, where[key][:5]))
-            more = " …" if sk[key] > (3 if key == "bad_label" else 5) else ""
-            parts.append(f"{sk[key]} with {what} ({shown}{more})")
+                      ("bad_label", "a label that names no code"),
+                      ("unsaved_formula", "a formula with no saved value")):
+        if sk.get(key):
+            noted = key in ("bad_label", "unsaved_formula")  # "row N: why", not a row number
+            shown = "; ".join(where[key][:3]) if noted else "rows " + ", ".join(map(str, where[key][:5]))
+            more = " …" if sk[key] > (3 if noted else 5) else ""
+            parts.append(f"{sk[key]} with {what} ({shown}{more})"
+                         + (f": {UNSAVED_HINT}" if key == "unsaved_formula" else ""))
     return "skipped: " + "; ".join(parts) if parts else ""
 
 

@@ -5,6 +5,11 @@ the output can repeat the input columns exactly; XLSX through ``matcher.xlsx``);
 CSV (csv module) or XLSX (openpyxl write-only) with every text cell neutralised against formula injection.  Ingest readers
 have their own, stricter row reader in ``ingest/tabular.py``; matcher never imports ingest, hence
 this small one.
+
+An XLSX formula cell whose file saved no value (written by a program that does not calculate) is an
+``UnsavedFormula`` in a row, never an empty cell: each command decides what that means for it
+(``upr-align classify`` copies its formula and leaves such a text unclassified, saying so; ``upr-align
+evaluate`` skips and counts the row).
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from typing import Any, Iterator
 from . import xlsx
 from .exports import XLSX_CELL_CHARS, safe_cell
 from .sources import Source
+from .xlsx import UNSAVED_HINT, UnsavedFormula
 
 csv.field_size_limit(16 * 1024 * 1024)
 
@@ -34,6 +40,11 @@ class Table:
     name: str
     columns: list[str]
     rows: Iterator[tuple[int, list[Any]]]  # (row number as a spreadsheet shows it, cells padded to the header)
+
+
+def has_unsaved(cells: list[Any]) -> bool:
+    """True when a row holds an XLSX formula cell the file saved no value of."""
+    return any(type(v) is UnsavedFormula for v in cells)
 
 
 def is_xlsx(path: Path) -> bool:
@@ -141,10 +152,10 @@ def _read_xlsx(path: Path) -> Table:
         book = xlsx.Workbook(path)
     except xlsx.XlsxError as exc:
         raise TableError(f"{path.name}: {exc}") from None
-    it = book.rows()
+    it = book.rows(mark_unsaved=True)
     header: list[Any] = []
     try:
-        for _, values in it:  # first non-empty row is the header
+        for header_row, values in it:  # first non-empty row is the header
             if any(v not in (None, "") for v in values):
                 header = values
                 break
@@ -154,6 +165,13 @@ def _read_xlsx(path: Path) -> Table:
     if not header:
         book.close()
         raise TableError(f"{path.name}: the first sheet has no header row")
+    if has_unsaved(header):
+        from openpyxl.utils import get_column_letter
+
+        book.close()
+        col = next(i for i, v in enumerate(header) if type(v) is UnsavedFormula)
+        raise TableError(f"{path.name}: row {header_row}: the header cell {get_column_letter(col + 1)}{header_row} is "
+                         f"{header[col].describe()}, so its column has no name: {UNSAVED_HINT}")
     columns = ["" if v is None else str(v).strip() for v in header]
     while columns and not columns[-1]:
         columns.pop()  # trailing empty header cells are formatting, not columns

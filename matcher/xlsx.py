@@ -8,10 +8,14 @@ errors as their text ("#N/A"), ints and floats, and numbers in a date format as 
 ``time``/``timedelta``) in the workbook's 1900 or 1904 date system.  openpyxl's own number-format
 rules decide which formats are dates, so both readers agree on every cell (``tests/test_xlsx.py``).
 
-Two deliberate differences: the ``<dimension>`` element only widens rows (openpyxl also cuts rows
+Three deliberate differences: the ``<dimension>`` element only widens rows (openpyxl also cuts rows
 and cells outside it, so a workbook whose writer left ``A1:A1`` there would lose its data silently),
-and a row number that goes backwards is an error, not a row dropped.  Entity resolution, DTD loading
-and network access are off, and a part that carries a DOCTYPE is refused (XLSX never needs one).
+a row number that goes backwards is an error, not a row dropped, and a formula whose file saved no
+result (a workbook written by a program that does not calculate, such as openpyxl or a script;
+Excel and LibreOffice save results) is never an empty cell: an ``XlsxError`` naming the cell, or,
+with ``mark_unsaved=True``, an ``UnsavedFormula`` value for the caller to count or refuse.
+Entity resolution, DTD loading and network access are off, and a part that carries a DOCTYPE is
+refused (XLSX never needs one).
 """
 from __future__ import annotations
 
@@ -26,11 +30,48 @@ from lxml import etree
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
-_ROW, _C, _V, _IS, _T, _R = (f"{{{MAIN}}}{t}" for t in ("row", "c", "v", "is", "t", "r"))
+_ROW, _C, _V, _F, _IS, _T, _R = (f"{{{MAIN}}}{t}" for t in ("row", "c", "v", "f", "is", "t", "r"))
 _DIMENSION, _SI = f"{{{MAIN}}}dimension", f"{{{MAIN}}}si"
 SAFE_PARSER = {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": False}
 _DIGITS = "0123456789"
 _DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, etree.XMLSyntaxError)
+
+
+class UnsavedFormula:
+    """The value of a formula cell whose file saved no result: not known, and never an empty cell.
+
+    ``formula`` is the cell's formula as written, without the leading '=' ("" for a cell that shares
+    another cell's formula).
+    """
+
+    __slots__ = ("formula",)
+
+    def __init__(self, formula: str):
+        self.formula = formula
+
+    def __repr__(self) -> str:
+        return f"UnsavedFormula({self.formula!r})"
+
+    def __str__(self) -> str:  # what a list of header names shows for such a cell ("found: …")
+        return "(a formula with no saved value)"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UnsavedFormula) and other.formula == self.formula
+
+    def __hash__(self) -> int:
+        return hash(self.formula)
+
+    def as_text(self) -> str:
+        """What a copy of the table shows for the cell: its formula ("=A2"), never an empty cell."""
+        return f"={self.formula}" if self.formula else str(self)
+
+    def describe(self) -> str:
+        """"a formula with no saved value (=A2)", the formula cut to 60 characters."""
+        f = self.formula if len(self.formula) <= 60 else self.formula[:59] + "…"
+        return f"a formula with no saved value (={f})" if f else "a formula with no saved value"
+
+
+UNSAVED_HINT = "open and save the file in Excel or LibreOffice so its values are saved"
 
 
 class XlsxError(ValueError):
@@ -188,6 +229,7 @@ class Workbook:
         by_type = {t.rsplit("/", 1)[-1]: p for t, p in rels.values()}
         self.shared = _shared_strings(self.zip, by_type.get("sharedStrings", "xl/sharedStrings.xml"))
         self.dates, self.durations = _date_styles(self.zip, by_type.get("styles", "xl/styles.xml"))
+        self.unsaved_cells = 0  # UnsavedFormula values given so far: one comparison per row tells a caller to look
 
     def __enter__(self) -> "Workbook":
         return self
@@ -198,27 +240,27 @@ class Workbook:
     def close(self) -> None:
         self.zip.close()
 
-    def rows(self, sheet: Optional[str] = None, *, max_row: Optional[int] = None) -> Iterator[tuple[int, list[Any]]]:
+    def rows(self, sheet: Optional[str] = None, *, max_row: Optional[int] = None,
+             mark_unsaved: bool = False) -> Iterator[tuple[int, list[Any]]]:
         """(row number, cell values) of every row the sheet stores, in order; ``sheet``: name, default the first.
 
         A row's list is as wide as its last cell or the sheet's ``<dimension>``, whichever is wider;
         missing cells are None.  Rows the file leaves out are not yielded (their number is skipped).
-        Raises XlsxError for a damaged part, naming the row where reading stopped.
+        Raises XlsxError for a damaged part, naming the row where reading stopped, and for a formula
+        with no saved value, naming its cell; with ``mark_unsaved`` such a cell is an ``UnsavedFormula``.
         """
         if not self.sheets:
             raise XlsxError("the workbook has no worksheet")
         if sheet is None:
-            part = next(iter(self.sheets.values()))
-        elif sheet in self.sheets:
-            part = self.sheets[sheet]
-        else:
+            sheet = next(iter(self.sheets))
+        elif sheet not in self.sheets:
             raise XlsxError(f"no sheet named '{sheet}' (sheets: {', '.join(self.sheets)})")
-        return _SheetReader(self, part).rows(max_row)
+        return _SheetReader(self, self.sheets[sheet], sheet, mark_unsaved).rows(max_row)
 
 
 class _SheetReader:
-    def __init__(self, book: Workbook, part: str):
-        self.book, self.part = book, part
+    def __init__(self, book: Workbook, part: str, sheet: str, mark_unsaved: bool):
+        self.book, self.part, self.sheet, self.mark_unsaved = book, part, sheet, mark_unsaved
         self.dated: dict[str, bool] = {}  # s="…" -> whether that style is a date format, as met
         self.date_memo: dict[tuple, Any] = {}
 
@@ -331,12 +373,20 @@ class _SheetReader:
 
     def _value(self, c, kind: Optional[str], number: int) -> Any:
         """A cell's value from its first <v> (a formula's cached result; data_only as in openpyxl)."""
-        text = None
+        text = formula = None
+        has_v = False
         for child in c:
-            if child.tag == _V:
-                text = child.text
+            tag = child.tag
+            if tag == _V:
+                text, has_v = child.text, True
                 break
-        if not text:  # absent or empty <v>: an empty cell (a formula without a cached value included)
+            if tag == _F:  # the schema puts <f> before <v>
+                formula = child
+        if not text:  # absent or empty <v>: an empty cell
+            # but a formula's empty <v> is a saved result only as text (t="str": Excel and LibreOffice write
+            # a formula that gives "" so); without one the value was never calculated, so it is not known
+            if formula is not None and not (has_v and kind == "str"):
+                return self._unsaved(c, formula.text or "", number)
             return None
         if kind == "s":
             try:
@@ -358,6 +408,14 @@ class _SheetReader:
                     return self._date(value, int(style))
             return value
         return self._typed(c, kind, text, number)
+
+    def _unsaved(self, c, formula: str, number: int) -> Any:
+        value = UnsavedFormula(formula)
+        if self.mark_unsaved:
+            self.book.unsaved_cells += 1
+            return value
+        raise XlsxError(f"sheet '{self.sheet}', cell {c.get('r') or f'in row {number}'}: {value.describe()}: "
+                        f"{UNSAVED_HINT}", row=number)
 
     def _column(self, letters: str, ref: str, number: int) -> int:
         try:
@@ -417,11 +475,11 @@ def _dimension_width(ref: Optional[str]) -> int:
         return 0
 
 
-def read_rows(file: "str | Path | IO[bytes]", *, sheet: Optional[str] = None,
-              max_row: Optional[int] = None) -> Iterator[tuple[int, list[Any]]]:
+def read_rows(file: "str | Path | IO[bytes]", *, sheet: Optional[str] = None, max_row: Optional[int] = None,
+              mark_unsaved: bool = False) -> Iterator[tuple[int, list[Any]]]:
     """(row number, values) of a worksheet (default the first); the workbook is closed when the rows end."""
     book = Workbook(file)
     try:
-        yield from book.rows(sheet, max_row=max_row)
+        yield from book.rows(sheet, max_row=max_row, mark_unsaved=mark_unsaved)
     finally:
         book.close()

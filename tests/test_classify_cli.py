@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import zipfile
 
 from openpyxl import Workbook, load_workbook
 from typer.testing import CliRunner
@@ -94,6 +96,55 @@ def test_xlsx_round_trip_and_mac_roman_csv(tmp_path):
         rows2 = list(csv.DictReader(fh))
     assert len(rows2) == 291 and any("Equité" in row["Text"] for row in rows2)
     assert sum(1 for row in rows2 if row["sdg_goals"]) > 200  # most recommendations get a goal
+
+
+def _save_value(path, cell: str, text: str) -> None:
+    """Give the formula in ``cell`` a saved text result, as Excel or LibreOffice write it (openpyxl saves none)."""
+    with zipfile.ZipFile(path) as z:
+        parts = {i.filename: z.read(i) for i in z.infolist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    start = sheet.index(f'<c r="{cell}"')
+    end = sheet.index("</c>", start)
+    formula = sheet[sheet.index("<f>", start):sheet.index("</f>", start) + 4]
+    parts["xl/worksheets/sheet1.xml"] = (sheet[:start] + f'<c r="{cell}" t="str">{formula}<v>{text}</v>'
+                                         + sheet[end:]).encode()
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+
+
+def test_a_formula_with_no_saved_value_is_copied_as_its_formula_and_not_classified(tmp_path, reader_client):
+    src, dst = tmp_path / "in.xlsx", tmp_path / "out.csv"
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["Text", "note", "source"])
+    ws.append([TEXTS[0], "=C2", "UPR 2010"])     # a copied cell: a formula with no saved value
+    ws.append(["=C3", "kept", TEXTS[3]])          # the text: a formula with no saved value
+    ws.append(["=C4", "saved", TEXTS[3]])         # the text: a formula whose value is saved (below)
+    wb.save(src)
+    _save_value(src, "A4", TEXTS[3])
+    r = run("classify", src, "--text-column", "Text", "--out", dst)
+    assert r.exit_code == 0, r.output
+    assert ("warning: 1 text in 'Text' is a formula with no saved value (row 3): not classified, and the evidence "
+            "column says why; 1 other cell is a formula with no saved value: copied as the formula (=…); open and "
+            "save the file in Excel or LibreOffice so its values are saved") in " ".join(r.output.split())
+    assert "3 rows (2 with text)" in r.output
+    with dst.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    _check_row(rows[0], TEXTS[0])
+    assert rows[0]["note"] == "'=C2"  # its formula, as text (neutralised), never an empty cell
+    assert rows[1]["Text"] == "'=C3" and rows[1]["sdg_goals"] == rows[1]["themes"] == ""
+    assert json.loads(rows[1]["evidence"]) == {"_not_classified": "the text is a formula with no saved value (=C3): "
+                                               "open and save the file in Excel or LibreOffice so its values are saved"}
+    _check_row(rows[2], TEXTS[3])  # a saved value reads as before
+    assert rows[2]["Text"] == TEXTS[3]
+    r = run("classify", src, "--text-column", "Text", "--out", dst, "--json")
+    counts = json.loads(r.stdout)
+    assert (counts["unsaved_texts"], counts["unsaved_text_rows"], counts["unsaved_cells"]) == (1, [3], 2)
+    # over HTTP: the same file back, the cells counted in a header
+    r = reader_client.post("/classify/file", files={"file": ("in.xlsx", src.read_bytes())}, data={"text_column": "Text"})
+    assert r.status_code == 200 and r.headers["X-Unsaved-Formulas"] == "2"
+    assert list(csv.DictReader(io.StringIO(r.text))) == rows
 
 
 def test_missing_text_column_is_a_clear_error(tmp_path):

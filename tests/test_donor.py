@@ -155,6 +155,35 @@ def test_xlsx_with_a_title_block_above_the_header(engine, tmp_path):
     assert _stored_money(_stats()) == _q(sums)
 
 
+def test_xlsx_amount_that_is_a_formula_with_no_saved_value_is_skipped_and_said(engine, tmp_path):
+    # a portfolio a script wrote with openpyxl: its formulas have no saved value (Excel and LibreOffice save one)
+    src = load_workbook(TEMPLATE_XLSX, read_only=True).worksheets[0]
+    wb = Workbook()
+    ws = wb.active
+    for n, values in enumerate(src.iter_rows(values_only=True)):
+        ws.append(list(values) + ["=ROW()" if n else "helper"])
+    header = [c.value for c in ws[1]]
+    amount = header.index("amount") + 1
+    ws.cell(row=6, column=amount).value = "=404265*1"
+    path = tmp_path / "script.xlsx"
+    wb.save(path)
+    summary = import_file(engine, path, kind="donor")
+    assert summary.ok, summary.error
+    rows = _template_rows()
+    assert (summary.read, summary.skipped) == (len(rows), 1)
+    letter = ws.cell(row=6, column=amount).column_letter
+    assert [p for p in summary.problems if p["row"] == 6] == [
+        {"row": 6, "field": "amount", "severity": "warning",
+         "message": f"a formula with no saved value (=404265*1) in sheet 'Sheet', cell {letter}6: read as empty; if it "
+                    "is a real formula, open and save the file in Excel or LibreOffice so its value is saved"},
+        {"row": 6, "field": "amount", "severity": "error", "message": "amount is empty"}]
+    # the unused column of formulas is reported as unused, not cell by cell
+    assert not [p for p in summary.problems if "formula" in p["message"] and p["row"] != 6]
+    assert any("columns not used: helper" in p["message"] for p in summary.problems)
+    programmes, sums = _template_truth([r for i, r in enumerate(rows) if i != 4])
+    assert _stored_money(_stats()) == _q(sums)
+
+
 def test_reingest_is_idempotent(engine):
     first = import_file(engine, TEMPLATE, kind="donor")
     before = _stats()

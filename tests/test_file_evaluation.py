@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 from cli.main import app
 from matcher.classify import classify_texts
 from matcher.evaluation import scores
-from matcher.file_evaluation import LabelError, evaluate_file, parse_cell, read_labelled, seen_in_training
+from matcher.file_evaluation import (LabelError, describe_skipped, evaluate_file, parse_cell, read_labelled,
+                                     seen_in_training)
 from matcher.model import load_examples
 from matcher.settings import goal_cap_settings
 from matcher.tables import TableError
@@ -98,11 +99,66 @@ def test_rows_merged_skipped_and_counted(tmp_path):
     assert [(t.rows, t.goals, t.targets, t.has_targets) for t in items] == [
         ([2, 3], {"5", "16"}, set(), False), ([7], {"16"}, {"16.5"}, True)]
     assert counts["rows"] == 6 and counts["texts"] == 2 and counts["merged_rows"] == 1
-    assert counts["skipped"] == {"no_text": 1, "no_label": 1, "bad_label": 1}
+    assert counts["skipped"] == {"no_text": 1, "no_label": 1, "bad_label": 1, "unsaved_formula": 0}
     assert counts["skipped_rows"]["no_text"] == [4] and counts["skipped_rows"]["no_label"] == [5]
     assert counts["skipped_rows"]["bad_label"] == ["row 6: 'SDG 18' is not an SDG goal or target"]
     items, counts = read_labelled(f, "text", "sdg", empty_is_none=True)
     assert len(items) == 3 and items[1].goals == set() and counts["skipped"]["no_label"] == 0
+
+
+def _formula_labels(path, texts_and_labels) -> None:
+    """A workbook as a script writes it with openpyxl: formulas are stored without a saved value."""
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["text", "sdg", "code"])
+    for row in texts_and_labels:
+        ws.append(row)
+    wb.save(path)
+
+
+def test_a_formula_with_no_saved_value_is_skipped_and_counted_never_an_empty_label(tmp_path):
+    f = tmp_path / "labels.xlsx"
+    _formula_labels(f, [
+        ("Eliminate all forms of violence against women and girls.", "5", "5"),
+        ("Ensure free primary education for all children.", "=C3", "4"),     # label: a formula, no value saved
+        ("Protect wetlands and forests.", "", "15"),                         # label: really empty
+        ("=CONCAT(\"Combat \", \"corruption\")", "16", "16"),               # text: a formula, no value saved
+    ])
+    for empty_is_none in (False, True):
+        items, counts = read_labelled(f, "text", "sdg", empty_is_none=empty_is_none)
+        assert counts["skipped"]["unsaved_formula"] == 2
+        assert counts["skipped_rows"]["unsaved_formula"] == ["row 3: column 'sdg'", "row 5: column 'text'"]
+        # the formula label is never read as empty, so --empty-is-none never makes it a 'none' label
+        assert [t.text for t in items] == ["Eliminate all forms of violence against women and girls."] + (
+            ["Protect wetlands and forests."] if empty_is_none else [])
+        assert counts["skipped"]["no_label"] == (0 if empty_is_none else 1)
+    line = describe_skipped(counts)
+    assert line == ("skipped: 2 with a formula with no saved value (row 3: column 'sdg'; row 5: column 'text'): "
+                    "open and save the file in Excel or LibreOffice so its values are saved")
+
+    # every label a formula: the error says why and what to do
+    _formula_labels(f, [("Ensure free primary education for all children.", "=C2", "4")])
+    with pytest.raises(TableError, match=r"no row has both a text in 'text' and a label in 'sdg' \(1 rows read; "
+                                         r"skipped: unsaved formula 1; first formula with no saved value: row 2: "
+                                         r"column 'sdg': open and save the file in Excel or LibreOffice"):
+        read_labelled(f, "text", "sdg", empty_is_none=True)
+
+
+def test_evaluate_reports_formulas_with_no_saved_value(tmp_path, reader_client):
+    f = tmp_path / "labels.xlsx"
+    _formula_labels(f, [("Eliminate all forms of violence against women and girls.", "5", "5"),
+                        ("Ensure free primary education for all children.", "=C3", "4")])
+    r = run("evaluate", f, "--text-column", "text", "--label-column", "sdg", "--empty-is-none")
+    assert r.exit_code == 0, r.output
+    assert "labels.xlsx: 2 rows, 1 texts" in r.output
+    assert ("skipped: 1 with a formula with no saved value (row 3: column 'sdg'): open and save the file in Excel or "
+            "LibreOffice so its values are saved") in " ".join(r.output.split())
+    report = evaluate_file(f, "text", "sdg", empty_is_none=True)
+    assert report["texts"] == 1 and report["scores"]["all"]["sdg_goal"]["gold_pairs"] == 1
+    r = reader_client.post("/classify/evaluate", files={"file": ("labels.xlsx", f.read_bytes())},
+                           data={"text_column": "text", "label_column": "sdg", "empty_is_none": "true"})
+    assert r.status_code == 200, r.text
+    assert r.json()["skipped_rows"] == {"unsaved_formula": ["row 3: column 'sdg'"]}
 
 
 def test_texts_in_any_script_stay_apart_and_targets_are_judged_under_their_goals(tmp_path):

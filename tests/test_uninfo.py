@@ -7,6 +7,7 @@ import json
 import re
 import zipfile
 from decimal import Decimal
+from pathlib import Path
 
 import openpyxl
 import pandas as pd
@@ -301,6 +302,22 @@ def test_formats_are_sniffed_by_content():
     assert resolve_reader(Source.of(XLSX), kind="cf").name == "uninfo-jwp"
     assert resolve_reader(Source.of(CSV.read_bytes(), "x.txt"), kind="cf").name == "uninfo-jwp"
     assert resolve_reader(Source.of(KEN.read_bytes(), "x.txt"), kind="cf").name == "uninfo-api"
+
+
+def test_a_description_the_export_wrote_as_a_formula_is_warned_and_the_row_kept(engine):
+    # the real Africa export holds one cell that its exporter wrote as a formula with no saved value (the text
+    # "- Instant networking schools …"); the sub-output and its money stay, the description is said to be lost
+    path = Path(__file__).resolve().parents[1] / "demo" / "data" / "uninfo_jwp_africa_education.xlsx"
+    summary = import_file(engine, path, kind="cf")
+    assert summary.ok, summary.error
+    assert (summary.read, summary.skipped) == (778, 0)
+    [p] = [p for p in summary.problems if "formula" in p["message"]]
+    assert (p["row"], p["field"], p["severity"]) == (276, "Description", "warning")
+    assert p["message"].startswith("a formula with no saved value (=- Instant networking schools In Kakuma, "
+                                   "Kalobeyei and Dadaa…) in sheet 'export_2025-06-11', cell M276: read as empty")
+    with Session(engine) as s:
+        item = s.execute(select(CFItem).where(CFItem.level == "sub_output", CFItem.source_row == "276")).scalar_one()
+    assert item.description is None
 
 
 # --------------------------------------------------------------------------- the full real files

@@ -121,6 +121,38 @@ def test_missing_state_without_option_is_refused(engine):
     assert table_counts(engine)["Recommendation"] == 0
 
 
+def test_xlsx_formulas_with_no_saved_value_are_warned_and_never_read_as_values(engine, tmp_path):
+    # a table a script wrote with openpyxl: its formulas have no saved value (Excel and LibreOffice save one)
+    rows = _rows(WIDE)[:4]
+    wb = Workbook()
+    ws = wb.active
+    ws.append(list(rows[0]) + ["helper"])
+    for r in rows:
+        ws.append(list(r.values()) + ["=ROW()"])
+    header = list(rows[0])
+    text, session = header.index("text") + 1, header.index("session") + 1
+    ws.cell(row=3, column=text).value = '=CONCAT("Ratify ", "the Convention")'
+    ws.cell(row=4, column=session).value = "=20+14"
+    path = tmp_path / "script.xlsx"
+    wb.save(path)
+    summary = import_file(engine, path, kind="upr")
+    assert summary.ok, summary.error
+    assert (summary.read, summary.inserted, summary.skipped) == (4, 3, 1)
+    formulas = [(p["row"], p["field"], p["severity"], p["message"]) for p in summary.problems if "formula" in p["message"]]
+    letters = ws.cell(row=3, column=text).column_letter, ws.cell(row=4, column=session).column_letter
+    assert formulas == [
+        (3, "text", "warning", f'a formula with no saved value (=CONCAT("Ratify ", "the Convention")) in sheet '
+                               f"'Sheet', cell {letters[0]}3: read as empty; if it is a real formula, open and save "
+                               "the file in Excel or LibreOffice so its value is saved"),
+        (4, "session", "warning", f"a formula with no saved value (=20+14) in sheet 'Sheet', cell {letters[1]}4: read "
+                                  "as empty; if it is a real formula, open and save the file in Excel or LibreOffice "
+                                  "so its value is saved")]  # the unused 'helper' column: reported unused, not per cell
+    assert (3, "text", "error", "recommendation text is empty") in {
+        (p["row"], p["field"], p["severity"], p["message"]) for p in summary.problems}
+    with Session(engine) as s:
+        assert s.execute(select(Recommendation.session).where(Recommendation.source_row == "4")).scalar_one() is None
+
+
 def test_xlsx_with_a_title_row_and_a_cp1252_csv(engine, tmp_path):
     rows = _rows(WIDE)
     wb = Workbook()

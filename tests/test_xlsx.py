@@ -14,7 +14,7 @@ from openpyxl.cell.text import InlineFont
 from openpyxl.utils.datetime import CALENDAR_MAC_1904
 
 from matcher.tables import TableError, read_table
-from matcher.xlsx import XlsxError, read_rows
+from matcher.xlsx import UnsavedFormula, XlsxError, read_rows
 
 from conftest import DATA, SHARED
 
@@ -39,14 +39,16 @@ def _openpyxl(path) -> dict[int, list]:
 
 
 def _fast(path) -> dict[int, list]:
-    return {n: _typed(r) for n, r in read_rows(path) if any(v is not None for v in r)}
+    return {n: _typed(r) for n, r in read_rows(path, mark_unsaved=True) if any(v is not None for v in r)}
 
 
 def _same(path) -> dict[int, list]:
+    """Our rows, equal to openpyxl's but where a formula has no saved value: openpyxl gives None, we don't."""
     expected, got = _openpyxl(path), _fast(path)
     assert got.keys() == expected.keys()
     for n in expected:
-        assert got[n] == expected[n], f"row {n}"
+        as_openpyxl = [("NoneType", None) if t == "UnsavedFormula" else (t, v) for t, v in got[n]]
+        assert as_openpyxl == expected[n], f"row {n}"
     return got
 
 
@@ -96,6 +98,7 @@ def test_numbers_dates_booleans_errors_and_both_date_systems(tmp_path, epoch):
     assert rows[2][1] == ("int", 12) and rows[2][2] == ("float", 1733015.51)
     assert rows[2][7] == ("bool", True) and rows[2][9] == ("str", "#N/A")
     assert rows[2][6] == ("timedelta", timedelta(hours=30, minutes=5))
+    assert rows[2][8] == ("UnsavedFormula", UnsavedFormula("B2*2"))  # openpyxl computes no formula: nothing saved
     assert rows[5][4] == ("timedelta", timedelta(days=45000, hours=18))
     if epoch is not None:  # the same serial is another day in the 1904 system: read through the workbook's epoch
         assert 'date1904="1"' in zipfile.ZipFile(path).read("xl/workbook.xml").decode()
@@ -178,8 +181,41 @@ def test_rows_and_cells_without_references_rich_shared_strings_and_phonetic_runs
     rows = _same(path)
     assert [v for _, v in rows[1]] == ["plain", "rich runs ", None, "漢字"]
     assert [v for _, v in rows[3]] == [None, "under_x000D_score", 2.5, False, ""]
-    assert [v for _, v in rows[4]][:4] == ["formula text", None, "#REF!", 2]
+    assert [v for _, v in rows[4]][:5] == ["formula text", None, "#REF!", 2, UnsavedFormula("A1")]
     assert rows[6][:3] == [("str", "inline"), ("str", "x"), ("float", 1000.0)]
+
+
+def test_a_formula_with_no_saved_value_is_never_an_empty_cell(tmp_path):
+    # saved results read as before, as Excel and LibreOffice write them (a formula giving "" is t="str" with an
+    # empty <v>: what LibreOffice saved for =IF(A2="water","",A2) here); no result: an error, or marked
+    saved = ('<row r="1"><c r="A1"><f>1+1</f><v>2</v></c><c r="B1" t="str"><f>A2</f><v>water</v></c>'
+             '<c r="C1" t="str"><f>IF(A2="water","",A2)</f><v></v></c><c r="D1" t="e"><f>1/0</f><v>#DIV/0!</v></c>'
+             '<c r="E1" t="b"><f>A1=2</f><v>1</v></c></row>')
+    unsaved = ('<row r="2"><c r="A2"><f>B2</f><v></v></c><c r="B2"><f t="shared" ref="B2:B3" si="0">C2</f></c>'
+               '<c r="C2" t="str"><f>A1&amp;"x"</f></c><c r="D2"><v></v></c></row>')
+    path = _workbook(tmp_path, saved + unsaved)
+    assert list(read_rows(path, max_row=1)) == [(1, [2, "water", None, "#DIV/0!", True])]
+    with pytest.raises(XlsxError, match=r"sheet 'data', cell A2: a formula with no saved value \(=B2\): open and "
+                                        r"save the file in Excel or LibreOffice so its values are saved") as err:
+        list(read_rows(path))
+    assert err.value.row == 2
+    assert list(read_rows(path, mark_unsaved=True))[1] == (
+        2, [UnsavedFormula("B2"), UnsavedFormula("C2"), UnsavedFormula('A1&"x"'), None])
+    assert UnsavedFormula("").as_text() == "(a formula with no saved value)" and UnsavedFormula("B2").as_text() == "=B2"
+
+    # a workbook a script wrote with openpyxl: read_table gives the mark, never None
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["text", "copy"])
+    ws.append(["Ratify the Convention against Torture", "=A2"])
+    path = _save(wb, tmp_path, "script.xlsx")
+    table = read_table(path)
+    assert list(table.rows) == [(2, ["Ratify the Convention against Torture", UnsavedFormula("A2")])]
+    ws["B1"] = '=UPPER("copy")'
+    path = _save(wb, tmp_path, "script.xlsx")
+    with pytest.raises(TableError, match=r"script.xlsx: row 1: the header cell B1 is a formula with no saved value "
+                                         r"\(=UPPER\(\"copy\"\)\), so its column has no name"):
+        read_table(path)
 
 
 def test_wrong_dimension_loses_nothing(tmp_path):

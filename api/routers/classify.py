@@ -60,7 +60,9 @@ async def classify_file_upload(
     """The uploaded table with five columns added: sdg_goals, sdg_targets, themes (';'-separated), sdg_scores and
     evidence (JSON), as ``upr-align classify FILE --text-column COL --out OUT`` writes it (formula-like cells
     neutralised), in ``format`` (CSV unless asked: whatever was uploaded).  In XLSX a cell keeps at most 32,767
-    characters: header ``X-Cells-Cut`` counts the input cells that were cut (0 in CSV)."""
+    characters: header ``X-Cells-Cut`` counts the input cells that were cut (0 in CSV).  Header
+    ``X-Unsaved-Formulas`` counts the XLSX formula cells the file saved no value of: copied as their formula; such
+    a text is not classified and its evidence says why."""
     return await run_in_threadpool(_annotate, file, text_column, out_format, goal_cap_settings(max_goals))
 
 
@@ -88,7 +90,8 @@ def _annotate(file: UploadFile, text_column: str, out_format: str, settings) -> 
         data = out.read_bytes()
     media = XLSX if out_format == "xlsx" else "text/csv; charset=utf-8"
     return Response(data, media_type=media, headers={"Content-Disposition": attachment(out.name),
-                                                     "X-Cells-Cut": str(counts.get("cells_cut", 0))})
+                                                     "X-Cells-Cut": str(counts.get("cells_cut", 0)),
+                                                     "X-Unsaved-Formulas": str(counts.get("unsaved_cells", 0))})
 
 
 @router.post("/evaluate", responses={200: {"content": {"application/json": {}, "text/csv": {}, XLSX: {}}},
