@@ -539,8 +539,9 @@ def classify_file(in_path: str | Path, out_path: str | Path, text_column: str, *
     Raises ``TableError`` for an unreadable file or a missing ``text_column`` (naming the columns found).
     An XLSX formula cell the file saved no value of is copied as its formula ("=A2", as text), never as an empty
     cell; when it is the text, the row is not classified and its ``evidence`` says why.
-    Returns ``{"rows", "classified", "cells_cut", "unsaved_texts", "unsaved_text_rows", "unsaved_cells",
-    "seconds"}`` (``cells_cut``: XLSX input cells cut to 32,767 characters; ``unsaved_*``: texts not classified
+    An XLSX workbook is read from its first sheet with ``text_column`` (``matcher.tables.read_table``).
+    Returns ``{"read", "rows", "classified", "cells_cut", "unsaved_texts", "unsaved_text_rows", "unsaved_cells",
+    "seconds"}`` (``read``: the file's name, with the sheet when not the first; ``cells_cut``: XLSX input cells cut to 32,767 characters; ``unsaved_*``: texts not classified
     for that, the first 20 of their rows, and all such cells copied); ``progress(n)`` is called with rows done per
     batch.
     ``settings`` (default: the environment's) reach the classifier, e.g. a cap on goals per text.
@@ -548,14 +549,14 @@ def classify_file(in_path: str | Path, out_path: str | Path, text_column: str, *
     from .classify import classify_texts
 
     start = time.perf_counter()
-    table = read_table(in_path)
+    table = read_table(in_path, columns=(text_column,))
     if text_column not in table.columns:
         raise TableError(f"{table.name}: no column '{text_column}' (columns found: "
                          f"{', '.join(repr(c) for c in table.columns if c) or 'none'})")
     col = table.columns.index(text_column)
     keep = [i for i, c in enumerate(table.columns) if c not in RESULT_COLUMNS]
-    counts: dict[str, Any] = {"rows": 0, "classified": 0, "unsaved_texts": 0, "unsaved_text_rows": [],
-                              "unsaved_cells": 0}
+    counts: dict[str, Any] = {"read": table.name, "rows": 0, "classified": 0, "unsaved_texts": 0,
+                              "unsaved_text_rows": [], "unsaved_cells": 0}
     with TableWriter(out_path, [table.columns[i] for i in keep] + list(RESULT_COLUMNS)) as writer:
         limit = XLSX_CELL_LIMIT if writer.xlsx else None
         def flush(batch: list[list[Any]]) -> None:

@@ -187,7 +187,7 @@ def read_labelled(path: str | Path, text_column: str, label_column: str, *, voca
     """The file's labelled texts (same text merged) and the counts of rows read, merged and skipped (with rows)."""
     if vocabulary not in VOCABULARIES:
         raise ValueError(f"unknown vocabulary {vocabulary!r}; use one of {', '.join(VOCABULARIES)}")
-    table = read_table(path)
+    table = read_table(path, columns=(text_column, label_column))
     for col in (text_column, label_column):
         if col not in table.columns:
             raise TableError(f"{table.name}: no column '{col}' (columns found: "

@@ -17,7 +17,7 @@ import codecs
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional, Sequence
 
 from . import xlsx
 from .exports import XLSX_CELL_CHARS, safe_cell
@@ -96,17 +96,21 @@ def detect_encoding(file: "str | Path | Source") -> str:
     return "cp1252"
 
 
-def read_table(path: str | Path, *, encoding: str | None = None) -> Table:
+def read_table(path: str | Path, *, encoding: str | None = None, columns: Sequence[str] = ()) -> Table:
     """Open a CSV or XLSX file (chosen by content) and return its header and a lazy row iterator.
 
     Blank rows are skipped; short rows are padded with "" (CSV) or None (XLSX).  Raises
-    ``TableError`` for an empty, undecodable or damaged file.
+    ``TableError`` for an empty, undecodable or damaged file.  ``columns``: the columns the caller needs; an XLSX
+    workbook whose first sheet lacks one of them (an instructions sheet first, say) is read from its first sheet
+    that has them all, and the table's name then names the sheet ("labels.xlsx, sheet 'Data'"); when no sheet has
+    them, the first sheet is read (the caller's "no column" error says what it holds) unless the workbook has other
+    sheets, whose names the error then lists.
     """
     path = Path(path)
     if not path.is_file():
         raise TableError(f"{path}: no such file")
     if is_xlsx(path):
-        return _read_xlsx(path)
+        return _read_xlsx(path, tuple(columns))
     return _read_csv(path, encoding or detect_encoding(path))
 
 
@@ -147,34 +151,40 @@ def _read_csv(path: Path, encoding: str) -> Table:
     return Table(path.name, columns, rows())
 
 
-def _read_xlsx(path: Path) -> Table:
+def _read_xlsx(path: Path, want: tuple[str, ...] = ()) -> Table:
     try:
         book = xlsx.Workbook(path)
     except xlsx.XlsxError as exc:
         raise TableError(f"{path.name}: {exc}") from None
-    it = book.rows(mark_unsaved=True)
-    header: list[Any] = []
+    sheets = list(book.sheets)
     try:
-        for header_row, values in it:  # first non-empty row is the header
-            if any(v not in (None, "") for v in values):
-                header = values
-                break
-    except xlsx.XlsxError as exc:
+        try:
+            name, (it, columns) = path.name, _xlsx_header(book, None, path.name)
+        except TableError as exc:
+            if not want or len(sheets) < 2:
+                raise
+            first_error, name, it, columns = exc, path.name, None, []
+        if want and not all(c in columns for c in want) and len(sheets) > 1:
+            if it is not None:
+                it.close()
+            for sheet in sheets[1:]:
+                try:
+                    found = _xlsx_header(book, sheet, f"{path.name}, sheet '{sheet}'")
+                except TableError:
+                    continue  # an empty or unreadable other sheet cannot hold the columns
+                if all(c in found[1] for c in want):
+                    name, (it, columns) = f"{path.name}, sheet '{sheet}'", found
+                    break
+                found[0].close()
+            else:
+                held = (f"the first holds {', '.join(repr(c) for c in columns if c) or 'no named column'}"
+                        if it is not None else f"the first: {first_error}")
+                raise TableError(f"{path.name}: no sheet has {'the column' if len(want) == 1 else 'all the columns'} "
+                                 f"{', '.join(repr(c) for c in want)} (sheets: "
+                                 f"{', '.join(repr(s) for s in sheets)}; {held})")
+    except BaseException:
         book.close()
-        raise TableError(f"{path.name}: {exc}") from None
-    if not header:
-        book.close()
-        raise TableError(f"{path.name}: the first sheet has no header row")
-    if has_unsaved(header):
-        from openpyxl.utils import get_column_letter
-
-        book.close()
-        col = next(i for i, v in enumerate(header) if type(v) is UnsavedFormula)
-        raise TableError(f"{path.name}: row {header_row}: the header cell {get_column_letter(col + 1)}{header_row} is "
-                         f"{header[col].describe()}, so its column has no name: {UNSAVED_HINT}")
-    columns = ["" if v is None else str(v).strip() for v in header]
-    while columns and not columns[-1]:
-        columns.pop()  # trailing empty header cells are formatting, not columns
+        raise
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
         try:
@@ -184,11 +194,37 @@ def _read_xlsx(path: Path) -> Table:
                 cells = values[: len(columns)]
                 yield n, cells + [None] * (len(columns) - len(cells))
         except xlsx.XlsxError as exc:
-            raise TableError(f"{path.name}: " + (f"row {exc.row}: " if exc.row else "") + str(exc)) from None
+            raise TableError(f"{name}: " + (f"row {exc.row}: " if exc.row else "") + str(exc)) from None
         finally:
             book.close()
 
-    return Table(path.name, columns, rows())
+    return Table(name, columns, rows())
+
+
+def _xlsx_header(book, sheet: Optional[str], name: str) -> tuple[Iterator, list[str]]:
+    """(row iterator after the header, column names) of one sheet (None: the first)."""
+    it = book.rows(sheet, mark_unsaved=True)
+    header: list[Any] = []
+    header_row = 0
+    try:
+        for header_row, values in it:  # first non-empty row is the header
+            if any(v not in (None, "") for v in values):
+                header = values
+                break
+    except xlsx.XlsxError as exc:
+        raise TableError(f"{name}: {exc}") from None
+    if not header:
+        raise TableError(f"{name}: the {'first ' if sheet is None else ''}sheet has no header row")
+    if has_unsaved(header):
+        from openpyxl.utils import get_column_letter
+
+        col = next(i for i, v in enumerate(header) if type(v) is UnsavedFormula)
+        raise TableError(f"{name}: row {header_row}: the header cell {get_column_letter(col + 1)}{header_row} is "
+                         f"{header[col].describe()}, so its column has no name: {UNSAVED_HINT}")
+    columns = ["" if v is None else str(v).strip() for v in header]
+    while columns and not columns[-1]:
+        columns.pop()  # trailing empty header cells are formatting, not columns
+    return it, columns
 
 
 class TableWriter:

@@ -222,3 +222,33 @@ def test_max_goals_keeps_the_best_goals_only(tmp_path):
                                      if lab["vocabulary"] == "sdg_goal"]) == 1
     r = run("classify", "--all", "--max-goals", "1")
     assert r.exit_code == 2 and "--max-goals" in r.output
+
+
+def test_a_workbook_is_read_from_its_first_sheet_with_the_column(tmp_path, reader_client):
+    """An instructions sheet in front: the sheet with the text column is read and named; none: the sheets listed."""
+    src, dst = tmp_path / "book.xlsx", tmp_path / "out.csv"
+    wb = Workbook()
+    wb.active.title = "Read me"
+    wb.active.append(["How to fill this workbook: one text per row in the sheet Data."])
+    wb.create_sheet("Empty")
+    ws = wb.create_sheet("Data")
+    ws.append(["id", "Text"])
+    for i, text in enumerate((TEXTS[0], TEXTS[3]), start=1):
+        ws.append([i, text])
+    wb.create_sheet("Lists").append(["Text"])  # a later sheet with the column too: the first one wins
+    wb.save(src)
+    r = run("classify", src, "--text-column", "Text", "--out", dst)
+    assert r.exit_code == 0, r.output
+    assert "2 rows (2 with text)" in r.output and "read from book.xlsx, sheet 'Data'" in " ".join(r.output.split())
+    with dst.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row, text in zip(rows, (TEXTS[0], TEXTS[3]), strict=True):
+        _check_row(row, text)
+    r = run("classify", src, "--text-column", "Texts", "--out", dst)
+    assert r.exit_code == 2
+    assert ("no sheet has the column 'Texts' (sheets: 'Read me', 'Empty', 'Data', 'Lists'; the first holds 'How to "
+            "fill this workbook: one text per row in the sheet Data.')") in " ".join(r.output.split())
+    r = reader_client.post("/classify/file", files={"file": ("book.xlsx", src.read_bytes())}, data={"text_column": "Text"})
+    assert r.status_code == 200 and list(csv.DictReader(io.StringIO(r.text))) == rows
+    r = reader_client.post("/classify/file", files={"file": ("book.xlsx", src.read_bytes())}, data={"text_column": "T"})
+    assert r.status_code == 422 and "no sheet has the column 'T'" in r.text

@@ -326,3 +326,19 @@ def test_evaluate_over_http_and_on_the_page(reader_client, monkeypatch):
     finally:
         monkeypatch.delenv("UPR_ALIGN_API_READER_OPEN")
         settings_mod.get_settings.cache_clear()
+
+
+def test_labels_on_a_later_sheet(tmp_path):
+    """A workbook with a notes sheet first: the sheet with both columns is read, and the report names it."""
+    f = tmp_path / "labels.xlsx"
+    wb = Workbook()
+    wb.active.title = "Notes"
+    wb.active.append(["Labels are SDG goals, one or more per text."])
+    ws = wb.create_sheet("Labelled")
+    ws.append(["text", "sdg"])
+    ws.append(["Abolish the death penalty and commute all death sentences.", "16"])
+    wb.save(f)
+    report = evaluate_file(f, "text", "sdg")
+    assert report["file"] == "labels.xlsx, sheet 'Labelled'" and report["texts"] == 1
+    r = run("evaluate", f, "--text-column", "text", "--label-column", "goal")
+    assert r.exit_code == 2 and "no sheet has all the columns 'text', 'goal' (sheets: 'Notes', 'Labelled'" in " ".join(r.output.split())

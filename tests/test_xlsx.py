@@ -250,3 +250,29 @@ def test_damage_is_an_error_naming_the_row(tmp_path):
     backwards = _workbook(tmp_path, '<row r="5"><c r="A5"><v>1</v></c></row><row r="2"><c r="A2"><v>1</v></c></row>')
     with pytest.raises(XlsxError, match="row 2 comes after row 5"):
         list(read_rows(backwards))
+
+
+def test_read_table_finds_the_sheet_with_the_columns(tmp_path):
+    """Without columns asked for: the first sheet, as always; with them: the first sheet that has them all."""
+    path = tmp_path / "book.xlsx"
+    wb = Workbook()
+    wb.active.title = "Notes"  # no header row at all
+    ws = wb.create_sheet("Labels")
+    ws.append(["text", "other"])
+    ws = wb.create_sheet("Both")
+    ws.append(["text", "sdg"])
+    ws.append(["Abolish the death penalty.", "16"])
+    wb.save(path)
+    with pytest.raises(TableError, match="the first sheet has no header row"):
+        read_table(path)
+    table = read_table(path, columns=("text", "sdg"))
+    assert table.name == "book.xlsx, sheet 'Both'" and table.columns == ["text", "sdg"]
+    assert list(table.rows) == [(2, ["Abolish the death penalty.", "16"])]
+    with pytest.raises(TableError, match=r"no sheet has all the columns 'text', 'goal' \(sheets: 'Notes', 'Labels', "
+                                         r"'Both'; the first: book.xlsx: the first sheet has no header row\)"):
+        read_table(path, columns=("text", "goal"))
+    one = tmp_path / "one.xlsx"
+    wb = Workbook()
+    wb.active.append(["text"])
+    wb.save(one)
+    assert read_table(one, columns=("sdg",)).name == "one.xlsx"  # one sheet: the caller names what is missing
