@@ -455,7 +455,7 @@ def _classify_text(text: str, as_json: bool, settings=None) -> None:
 def _classify_file(input_file: Path, text_column: str, out_file: Path, as_json: bool, settings=None) -> None:
     from rich.markup import escape
 
-    from matcher.classification_store import classify_file, describe_unsaved
+    from matcher.file_classification import classify_file, describe_unsaved
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} rows"),
                   TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
@@ -469,7 +469,7 @@ def _classify_file(input_file: Path, text_column: str, out_file: Path, as_json: 
         print(to_json({"out": str(out_file), **counts}))
     else:
         out.print(f"{out_file}: {counts['rows']} rows ({counts['classified']} with text) in {counts['seconds']:.1f} s"
-                  + (f" (read from {escape(counts['read'])})" if ", sheet '" in counts["read"] else ""), highlight=False)
+                  + (f" (read from sheet '{escape(counts['sheet'])}')" if counts["sheet"] else ""), highlight=False)
         if counts.get("cells_cut"):
             err.print(f"[yellow]warning:[/yellow] {counts['cells_cut']} cells longer than 32,767 characters were cut "
                       "(the most an XLSX cell holds); write a .csv to keep them whole")

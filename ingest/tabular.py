@@ -107,13 +107,14 @@ def xlsx_head(source: Source, max_row: int = HEADER_SCAN_ROWS) -> list[tuple[int
 
 
 def xlsx_rows(source: Source, *, batch: Batch, sheet: Optional[str] = None, header_row: Optional[int] = None,
-              required: tuple[str, ...] = (), used: Optional[Collection[str]] = None
-              ) -> Iterator[tuple[int, dict[str, object]]]:
+              required: tuple[str, ...] = (), used: Optional[Collection[str]] = None,
+              dropped: Collection[str] = ()) -> Iterator[tuple[int, dict[str, object]]]:
     """Rows of one sheet of an XLSX workbook, streamed (``matcher.xlsx``).
 
     The header is row ``header_row`` or, when not given, the first row within the first 20 that
     contains every ``required`` column.  A formula cell with no saved value is read as None: in a
-    column the reader reads (``used``; default every named column) with a warning on ``batch``.
+    column the reader reads (``used``; default every named column but the ``dropped`` ones, which a reader
+    discards unread, e.g. staff names) with a warning on ``batch``.
     A header cell with no saved value names no column: warned, and its column is not read.
     """
     book = _workbook(source)
@@ -127,7 +128,7 @@ def xlsx_rows(source: Source, *, batch: Batch, sheet: Optional[str] = None, head
             if book.unsaved_cells != seen:
                 seen = book.unsaved_cells
                 if keys is not None:
-                    _unsaved_cells(batch, sheet_name, keys, used, n, values)
+                    _unsaved_cells(batch, sheet_name, keys, used, dropped, n, values)
             if keys is None:
                 if header_row is not None and n < header_row:
                     continue
@@ -138,9 +139,8 @@ def xlsx_rows(source: Source, *, batch: Batch, sheet: Optional[str] = None, head
                     continue
                 for i, v in enumerate(values):
                     if type(v) is xlsx.UnsavedFormula:
-                        batch.problem(n, None, f"the header cell {_cell(i, n)} of sheet '{sheet_name}' is "
-                                      f"{v.describe()}, so its column has no name and is not read; open and save "
-                                      "the file in Excel or LibreOffice so its values are saved", "warning")
+                        batch.problem(n, None, f"{xlsx.unsaved_header(v, i, n, sheet_name)} and is not read; "
+                                      f"{xlsx.UNSAVED_HINT}", "warning")
                         cells[i] = ""
                 keys = cells
                 pairs = [(i, k) for i, k in enumerate(keys) if k]
@@ -167,24 +167,23 @@ def _cell(col: int, row: int) -> str:
     return f"{get_column_letter(col + 1)}{row}"
 
 
-def _unsaved_cells(batch: Batch, sheet: str, keys: list[str], used: Optional[Collection[str]], row: int,
-                   values: list[Any]) -> None:
+def _unsaved_cells(batch: Batch, sheet: str, keys: list[str], used: Optional[Collection[str]],
+                   dropped: Collection[str], row: int, values: list[Any]) -> None:
     """Formula cells with no saved value become None, each warned about when its column is read."""
     for i, v in enumerate(values):
         if type(v) is xlsx.UnsavedFormula:
             values[i] = None
             key = keys[i] if i < len(keys) else ""
-            if key and (used is None or key in used):
-                batch.problem(row, key, f"{v.describe()} in sheet '{sheet}', cell {_cell(i, row)}: read as empty; if "
-                              "it is a real formula, open and save the file in Excel or LibreOffice so its value is "
-                              "saved", "warning")
+            if key and key not in dropped and (used is None or key in used):
+                batch.problem(row, key, f"{v.describe()} in sheet '{sheet}', cell {_cell(i, row)}: read as empty; "
+                              f"{xlsx.UNSAVED_HINT}", "warning")
 
 
 def rows(source: Source, *, batch: Batch, encoding: Optional[str] = None, required: tuple[str, ...] = (),
-         used: Optional[Collection[str]] = None) -> Iterator[tuple[int, dict]]:
-    """Rows of a CSV or XLSX source, chosen by content; ``batch`` and ``used``: see ``xlsx_rows``."""
+         used: Optional[Collection[str]] = None, dropped: Collection[str] = ()) -> Iterator[tuple[int, dict]]:
+    """Rows of a CSV or XLSX source, chosen by content; ``batch``, ``used`` and ``dropped``: see ``xlsx_rows``."""
     if is_xlsx(source):
-        return xlsx_rows(source, batch=batch, required=required, used=used)
+        return xlsx_rows(source, batch=batch, required=required, used=used, dropped=dropped)
     return csv_rows(source, encoding=encoding)
 
 

@@ -61,7 +61,8 @@ class UninfoJwpReader:
         # a CSV saved with semicolons between cells (a European-locale spreadsheet) writes decimal commas
         decimal = "," if not tabular.is_xlsx(source) and tabular.delimiter(source, options.get("encoding")) == ";" \
             else "."
-        for line, raw in tabular.rows(source, batch=batch, encoding=options.get("encoding"), required=REQUIRED):
+        for line, raw in tabular.rows(source, batch=batch, encoding=options.get("encoding"), required=REQUIRED,
+                                      dropped=DROPPED):
             for col in DROPPED:
                 raw.pop(col, None)
             batch.read += 1

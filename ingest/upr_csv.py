@@ -47,6 +47,7 @@ from matcher.recommendations import cycle_of_session, parse_int, recommendation_
 from matcher.records import Batch, IngestError, ItemRecord
 from matcher.sources import Source
 from matcher.upr_fields import recommendation_states, split_multi, split_states, tags_of, wg_report_symbol
+from matcher.xlsx import UnsavedFormula
 
 from . import tabular
 
@@ -152,7 +153,8 @@ class UprCsvReader:
                 f"missing required column '{canon}' (accepted names: {', '.join(COLUMNS[canon])}){hint}; "
                 f"found: {', '.join(c for c in cols if c) or 'none'}",
                 row=header_row or 1, field=canon)
-        ignored = [c for c in cols if c and c not in found.values()]
+        # a header cell with no saved value is warned about as such by the row reader, not listed here
+        ignored = [c for c in cols if c and type(c) is not UnsavedFormula and c not in found.values()]
         if ignored:
             batch.problem(header_row or 1, None, f"columns not used: {', '.join(ignored)}", "warning")
         batch.records = self._records(source, batch, found, default_state, header_row, options)

@@ -3,7 +3,7 @@
 ``classify_store`` (re)classifies every stored item whose text, declared tags or model version
 changed and keeps the labels in the ``classification`` table, beside the declared tags in
 ``item_tag`` (never overwriting them).  ``item_labels`` and ``disagreements`` read them back for
-review; ``classify_file`` annotates a user's CSV/XLSX with the five result columns.
+review (``matcher.file_classification.classify_file`` annotates a user's CSV/XLSX).
 
 The classifier itself is ``matcher.classify.classify_texts``; its version is
 ``matcher.model.MODEL_VERSION``.
@@ -16,25 +16,21 @@ import time
 from collections import defaultdict
 from datetime import datetime, timezone
 from functools import lru_cache
-from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 from sqlalchemy import delete, exists, func, select, tuple_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from .bulk import insert_params, relaxed_gc, write_params
-from .labels import Label, Result
+from .bulk import insert_params, write_params
+from .labels import Result
 from .models import Activity, CFItem, Classification, ItemTag, Recommendation
-from .tables import XLSX_CELL_CHARS, TableError, TableWriter, has_unsaved, read_table
 from .taxonomy import goal_of
-from .xlsx import UNSAVED_HINT, UnsavedFormula
 
 ITEM_TYPES = ("recommendation", "cf_item", "activity")
 # declared tags handed to the classifier (it may confirm or contradict them; they stay in item_tag)
 DECLARED_VOCABULARIES = ("sdg_goal", "sdg_target", "uprinfo", "uhri")
 NONE_VOCABULARY = "none"  # the row that says "classified, nothing found"
-RESULT_COLUMNS = ("sdg_goals", "sdg_targets", "themes", "sdg_scores", "evidence")
 Progress = Callable[[int, int], None]  # (items done so far, items in total)
 
 
@@ -118,7 +114,7 @@ def _declared(session: Session, item_type: str, ids: list[str],
     return out
 
 
-def _evidence_dict(e) -> dict:
+def evidence_dict(e) -> dict:
     # not dataclasses.asdict: its recursive deep copy was a fifth of the storage time on 34k recommendations
     return {"method": e.method, "score": e.score, "detail": e.detail}
 
@@ -130,7 +126,7 @@ def _label_rows(item_type: str, item_id: str, result: Result, digest: str, now: 
     for lab in result.labels:
         methods = ",".join(dict.fromkeys(e.method for e in lab.evidence))[:200]
         rows.append({**common, "vocabulary": lab.vocabulary, "code": lab.code, "score": float(lab.score),
-                     "methods": methods, "evidence": [_evidence_dict(e) for e in lab.evidence]})
+                     "methods": methods, "evidence": [evidence_dict(e) for e in lab.evidence]})
     if not rows:
         rows.append({**common, "vocabulary": NONE_VOCABULARY, "code": "", "score": 0.0, "methods": "",
                      "evidence": [], "model_version": result.model_version})
@@ -462,134 +458,3 @@ def code_key(code: str) -> tuple:
 
 def sorted_codes(codes: Iterable[str]) -> list[str]:
     return sorted(codes, key=code_key)
-
-
-XLSX_CELL_LIMIT = XLSX_CELL_CHARS  # characters Excel keeps in one cell
-
-
-def result_cells(result: Optional[Result], *, max_chars: Optional[int] = None) -> dict[str, str]:
-    """The five result columns for one text: sdg_goals, sdg_targets, themes (';'-joined), sdg_scores, evidence (JSON).
-
-    With ``max_chars`` (XLSX: 32,767), an evidence JSON longer than that keeps each evidence's method
-    and score but drops its details, and says so under ``"_details_dropped"``, so the cell stays valid JSON.
-    """
-    labels: list[Label] = result.labels if result else []
-    by_vocab: dict[str, dict[str, Label]] = defaultdict(dict)
-    for lab in labels:
-        by_vocab[lab.vocabulary][lab.code] = lab
-    goals = sorted_codes(by_vocab.get("sdg_goal", {}))
-    targets = sorted_codes(by_vocab.get("sdg_target", {}))
-    themes = sorted(code for v, labs in by_vocab.items() if not v.startswith("sdg_") for code in labs)
-    scores = {c: round(by_vocab["sdg_goal"][c].score, 4) for c in goals}
-    scores.update({c: round(by_vocab["sdg_target"][c].score, 4) for c in targets})
-    evidence = {lab.code: {"vocabulary": lab.vocabulary, "score": round(lab.score, 4),
-                           "evidence": [_evidence_dict(e) for e in lab.evidence]} for lab in labels}
-    evidence_json = json.dumps(evidence, ensure_ascii=False, default=str)
-    if max_chars is not None and len(evidence_json) > max_chars:
-        slim = {code: {**entry, "evidence": [{"method": e["method"], "score": e["score"]} for e in entry["evidence"]]}
-                for code, entry in evidence.items()}
-        slim["_details_dropped"] = f"the full evidence has {len(evidence_json)} characters, over the cell limit"
-        evidence_json = json.dumps(slim, ensure_ascii=False)
-    return {
-        "sdg_goals": ";".join(goals),
-        "sdg_targets": ";".join(targets),
-        "themes": ";".join(themes),
-        "sdg_scores": json.dumps(scores, ensure_ascii=False),
-        "evidence": evidence_json,
-    }
-
-
-def _count_unsaved(row: int, cells: list[Any], col: int, counts: dict) -> None:
-    """Count a row's formula cells with no saved value and copy each as its formula, but the text (flush says why)."""
-    for i, v in enumerate(cells):
-        if type(v) is UnsavedFormula:
-            counts["unsaved_cells"] += 1
-            if i != col:
-                cells[i] = v.as_text()
-    if type(cells[col]) is UnsavedFormula:
-        counts["unsaved_texts"] += 1
-        if len(counts["unsaved_text_rows"]) < 20:
-            counts["unsaved_text_rows"].append(row)
-
-
-def describe_unsaved(counts: dict, text_column: str) -> str:
-    """One line on the formula cells with no saved value met by ``classify_file`` ("" when none)."""
-    texts, cells = counts.get("unsaved_texts", 0), counts.get("unsaved_cells", 0)
-    if not cells:
-        return ""
-    parts = []
-    if texts:
-        rows = counts["unsaved_text_rows"]
-        many = texts > 1
-        parts.append(f"{texts} {'texts' if many else 'text'} in '{text_column}' {'are formulas' if many else 'is a formula'}"
-                     f" with no saved value ({'rows' if many else 'row'} {', '.join(map(str, rows))}"
-                     f"{' …' if texts > len(rows) else ''}): not classified, and the evidence column says why")
-    if cells > texts:
-        other = cells - texts
-        parts.append(f"{other} {'other ' if texts else ''}{'cells are formulas' if other > 1 else 'cell is a formula'} "
-                     "with no saved value: copied as the formula (=…)")
-    return "; ".join(parts) + f"; {UNSAVED_HINT}"
-
-
-def classify_file(in_path: str | Path, out_path: str | Path, text_column: str, *, batch_size: int = 512,
-                  progress: Optional[Callable[[int], None]] = None, settings=None) -> dict:
-    """Write ``out_path`` (CSV, or XLSX by suffix) = the input columns + the five result columns.
-
-    Streams ``batch_size`` rows at a time.  Input columns named like a result column are replaced.
-    Raises ``TableError`` for an unreadable file or a missing ``text_column`` (naming the columns found).
-    An XLSX formula cell the file saved no value of is copied as its formula ("=A2", as text), never as an empty
-    cell; when it is the text, the row is not classified and its ``evidence`` says why.
-    An XLSX workbook is read from its first sheet with ``text_column`` (``matcher.tables.read_table``).
-    Returns ``{"read", "rows", "classified", "cells_cut", "unsaved_texts", "unsaved_text_rows", "unsaved_cells",
-    "seconds"}`` (``read``: the file's name, with the sheet when not the first; ``cells_cut``: XLSX input cells cut to 32,767 characters; ``unsaved_*``: texts not classified
-    for that, the first 20 of their rows, and all such cells copied); ``progress(n)`` is called with rows done per
-    batch.
-    ``settings`` (default: the environment's) reach the classifier, e.g. a cap on goals per text.
-    """
-    from .classify import classify_texts
-
-    start = time.perf_counter()
-    table = read_table(in_path, columns=(text_column,))
-    if text_column not in table.columns:
-        raise TableError(f"{table.name}: no column '{text_column}' (columns found: "
-                         f"{', '.join(repr(c) for c in table.columns if c) or 'none'})")
-    col = table.columns.index(text_column)
-    keep = [i for i, c in enumerate(table.columns) if c not in RESULT_COLUMNS]
-    counts: dict[str, Any] = {"read": table.name, "rows": 0, "classified": 0, "unsaved_texts": 0,
-                              "unsaved_text_rows": [], "unsaved_cells": 0}
-    with TableWriter(out_path, [table.columns[i] for i in keep] + list(RESULT_COLUMNS)) as writer:
-        limit = XLSX_CELL_LIMIT if writer.xlsx else None
-        def flush(batch: list[list[Any]]) -> None:
-            texts = ["" if r[col] is None or type(r[col]) is UnsavedFormula else str(r[col]).strip() for r in batch]
-            todo = [i for i, t in enumerate(texts) if t]
-            results: list[Optional[Result]] = [None] * len(batch)
-            if todo:  # empty cells get empty result columns without asking the classifier
-                found = classify_texts([texts[i] for i in todo], batch_size=batch_size, settings=settings)
-                for i, res in zip(todo, found, strict=True):
-                    results[i] = res
-            for cells, res in zip(batch, results):
-                extra = result_cells(res, max_chars=limit)
-                if type(cells[col]) is UnsavedFormula:
-                    extra["evidence"] = json.dumps({"_not_classified": f"the text is {cells[col].describe()}: "
-                                                    f"{UNSAVED_HINT}"}, ensure_ascii=False)
-                    cells[col] = cells[col].as_text()
-                writer.write([cells[i] for i in keep] + [extra[c] for c in RESULT_COLUMNS])
-            counts["rows"] += len(batch)
-            counts["classified"] += len(todo)
-            if progress:
-                progress(len(batch))
-
-        batch: list[list[Any]] = []
-        with relaxed_gc():  # as in classify_texts, for the rows read and written between batches too
-            for row, cells in table.rows:
-                if has_unsaved(cells):
-                    _count_unsaved(row, cells, col, counts)
-                batch.append(cells)
-                if len(batch) >= batch_size:
-                    flush(batch)
-                    batch = []
-            if batch:
-                flush(batch)
-    counts["cells_cut"] = writer.cells_cut
-    counts["seconds"] = round(time.perf_counter() - start, 3)
-    return counts

@@ -50,6 +50,8 @@ _JOINERS = frozenset({"sdg", "sdgs", "goal", "goals", "target", "targets", "indi
 _WORD = re.compile(r"[^\W\d_]+")
 _GLUED = re.compile(r"\b(sdgs?|goals?|targets?|odds?|ods)(?=\d)", re.I)  # "SDG5 and SDG16"
 _RANGE = re.compile(r"\d\s*[-–—]\s*\d")  # "1-8": a range or two codes? ask rather than guess
+SKIP_REASONS = {"no_text": "no text", "no_label": "an empty label cell", "bad_label": "a label that names no code",
+                "unsaved_formula": "a formula with no saved value"}  # why a row was skipped, as said to the user
 OUT_COLUMNS = ("rows", "text", "seen_in_training", "gold", "predicted", "missed", "extra", "agrees",
                "gold_targets", "predicted_targets", "evidence")
 
@@ -233,12 +235,7 @@ def read_labelled(path: str | Path, text_column: str, label_column: str, *, voca
         raise TableError(f"{table.name}: the file has a header but no rows")
     if not items:
         raise TableError(f"{table.name}: no row has both a text in '{text_column}' and a label in '{label_column}' "
-                         f"({rows} rows read; skipped: " + ", ".join(f"{k.replace('_', ' ')} {len(v)}"
-                                                                      for k, v in skipped.items() if v)
-                         + (f"; first unreadable label: {skipped['bad_label'][0]}" if skipped["bad_label"] else "")
-                         + (f"; first formula with no saved value: {skipped['unsaved_formula'][0]}: {UNSAVED_HINT}"
-                            if skipped["unsaved_formula"] else "")
-                         + ")")
+                         f"({rows} rows read; {describe_skipped(counts)})")
     return items, counts
 
 
@@ -269,12 +266,12 @@ def evaluate_file(path: str | Path, text_column: str, label_column: str, *, voca
     one = None
     if vocabulary == "sdg" and (settings or get_settings()).classify_goal_max != 1:
         one = (settings or get_settings()).model_copy(update={"classify_goal_max": 1})
-    results, results_one = [], []
+    results, one_goal = [], []  # the capped run keeps only each text's goal, not its evidence
     for start in range(0, len(items), batch_size):
         batch = [t.text for t in items[start:start + batch_size]]
         results += classify_texts(batch, settings=settings)
         if one is not None:
-            results_one += classify_texts(batch, settings=one)
+            one_goal += [set(r.codes("sdg_goal")) for r in classify_texts(batch, settings=one)]
         if progress:
             progress(min(batch_size, len(items) - start))
     level = "uprinfo" if vocabulary == "uprinfo" else "sdg_goal"
@@ -288,9 +285,8 @@ def evaluate_file(path: str | Path, text_column: str, label_column: str, *, voca
         if subset == "unseen" and (all(keep) or not any(keep)):
             continue
         sel = [i for i, k in enumerate(keep) if k]
-        if results_one:
-            report["scores_one_goal"][subset] = {level: scores(
-                [gold[i] for i in sel], [set(results_one[i].codes(level)) for i in sel])}
+        if one_goal:
+            report["scores_one_goal"][subset] = {level: scores([gold[i] for i in sel], [one_goal[i] for i in sel])}
         levels = {level: scores([gold[i] for i in sel], [pred[i] for i in sel])}
         tsel = [i for i in sel if items[i].has_targets]
         if vocabulary == "sdg" and tsel:
@@ -343,9 +339,7 @@ def describe_skipped(report: dict) -> str:
     """One line on the skipped rows: how many, why, and the first row numbers ("" when none was skipped)."""
     sk, where = report["skipped"], report["skipped_rows"]
     parts = []
-    for key, what in (("no_text", "no text"), ("no_label", "an empty label cell"),
-                      ("bad_label", "a label that names no code"),
-                      ("unsaved_formula", "a formula with no saved value")):
+    for key, what in SKIP_REASONS.items():
         if sk.get(key):
             noted = key in ("bad_label", "unsaved_formula")  # "row N: why", not a row number
             shown = "; ".join(where[key][:3]) if noted else "rows " + ", ".join(map(str, where[key][:5]))
@@ -377,16 +371,13 @@ def format_file_report(report: dict) -> str:
     head = f"{'texts':<8}{'level':<12}{'n':>6}  {'micro P':>7} {'micro R':>7} {'micro F1':>8}  " \
            f"{'macro P':>7} {'macro R':>7} {'macro F1':>8}"
     lines += ["", head, "-" * len(head)]
-    for subset, levels in report["scores"].items():
-        for level, m in levels.items():
-            lines.append(f"{subset:<8}{level:<12}{m['texts']:>6}  {m['micro_p']:>7.3f} {m['micro_r']:>7.3f} "
-                         f"{m['micro_f1']:>8.3f}  {m['macro_p']:>7.3f} {m['macro_r']:>7.3f} {m['macro_f1']:>8.3f}")
-    if report.get("scores_one_goal"):
-        lines.append("with --max-goals 1 (the best goal of each text only):")
-        for subset, levels in report["scores_one_goal"].items():
-            for level, m in levels.items():
-                lines.append(f"{subset:<8}{level:<12}{m['texts']:>6}  {m['micro_p']:>7.3f} {m['micro_r']:>7.3f} "
-                             f"{m['micro_f1']:>8.3f}  {m['macro_p']:>7.3f} {m['macro_r']:>7.3f} {m['macro_f1']:>8.3f}")
+    for title, block in (("", report["scores"]),
+                         ("with --max-goals 1 (the best goal of each text only):", report.get("scores_one_goal"))):
+        if block:
+            lines += [title] if title else []
+            lines += [f"{subset:<8}{level:<12}{m['texts']:>6}  {m['micro_p']:>7.3f} {m['micro_r']:>7.3f} "
+                      f"{m['micro_f1']:>8.3f}  {m['macro_p']:>7.3f} {m['macro_r']:>7.3f} {m['macro_f1']:>8.3f}"
+                      for subset, levels in block.items() for level, m in levels.items()]
     for level, rows in report["per_label"].items():
         name = (lambda c: goal_short(c) or "") if level == "sdg_goal" else (lambda c: theme_label("uprinfo", c) or "")
         lines += ["", f"per {'goal' if level == 'sdg_goal' else 'theme'} (all texts):",

@@ -37,9 +37,10 @@ class TableError(ValueError):
 class Table:
     """A table being read: ``columns`` (header cells as written, stripped) and ``rows`` (lazy)."""
 
-    name: str
+    name: str  # the file's name; with the sheet ("book.xlsx, sheet 'Data'") when not the first
     columns: list[str]
     rows: Iterator[tuple[int, list[Any]]]  # (row number as a spreadsheet shows it, cells padded to the header)
+    sheet: Optional[str] = None  # the sheet read, when a workbook's first sheet lacked the columns asked for
 
 
 def has_unsaved(cells: list[Any]) -> bool:
@@ -156,32 +157,8 @@ def _read_xlsx(path: Path, want: tuple[str, ...] = ()) -> Table:
         book = xlsx.Workbook(path)
     except xlsx.XlsxError as exc:
         raise TableError(f"{path.name}: {exc}") from None
-    sheets = list(book.sheets)
     try:
-        try:
-            name, (it, columns) = path.name, _xlsx_header(book, None, path.name)
-        except TableError as exc:
-            if not want or len(sheets) < 2:
-                raise
-            first_error, name, it, columns = exc, path.name, None, []
-        if want and not all(c in columns for c in want) and len(sheets) > 1:
-            if it is not None:
-                it.close()
-            for sheet in sheets[1:]:
-                try:
-                    found = _xlsx_header(book, sheet, f"{path.name}, sheet '{sheet}'")
-                except TableError:
-                    continue  # an empty or unreadable other sheet cannot hold the columns
-                if all(c in found[1] for c in want):
-                    name, (it, columns) = f"{path.name}, sheet '{sheet}'", found
-                    break
-                found[0].close()
-            else:
-                held = (f"the first holds {', '.join(repr(c) for c in columns if c) or 'no named column'}"
-                        if it is not None else f"the first: {first_error}")
-                raise TableError(f"{path.name}: no sheet has {'the column' if len(want) == 1 else 'all the columns'} "
-                                 f"{', '.join(repr(c) for c in want)} (sheets: "
-                                 f"{', '.join(repr(s) for s in sheets)}; {held})")
+        name, sheet, (it, columns, notes) = _choose_sheet(book, path.name, want)
     except BaseException:
         book.close()
         raise
@@ -198,15 +175,67 @@ def _read_xlsx(path: Path, want: tuple[str, ...] = ()) -> Table:
         finally:
             book.close()
 
-    return Table(name, columns, rows())
+    return Table(name, columns, rows(), sheet)
 
 
-def _xlsx_header(book, sheet: Optional[str], name: str) -> tuple[Iterator, list[str]]:
-    """(row iterator after the header, column names) of one sheet (None: the first)."""
-    it = book.rows(sheet, mark_unsaved=True)
+def _choose_sheet(book, file_name: str, want: tuple[str, ...]):
+    """(table name, sheet name or None for the first, header) of the sheet to read; see ``read_table``.
+
+    A header cell holding a formula with no saved value names no column; it is an error only when it may be the
+    column asked for: without ``want`` (the whole header matters), or when a wanted column is missing.
+    """
+    sheets = list(book.sheets)
+    first_error: Optional[TableError] = None
+    try:
+        first = _xlsx_header(book, None, file_name)
+    except TableError as exc:
+        if not want or len(sheets) < 2:
+            raise
+        first, first_error = None, exc
+    if first is not None:
+        if all(c in first[1] for c in want) and (want or not first[2]):
+            return file_name, None, first
+        if not want or len(sheets) < 2:
+            if first[2]:  # the missing column may be the header cell with no saved value
+                first[0].close()
+                raise TableError(f"{file_name}: {first[2][0]}: {UNSAVED_HINT}")
+            return file_name, None, first  # the caller names the missing column and the columns found
+        first[0].close()
+    held = [f"'{sheets[0]}' " + (_holds(first) if first is not None else _unreadable(first_error, file_name))]
+    for sheet in sheets[1:]:
+        label = f"{file_name}, sheet '{sheet}'"
+        try:
+            found = _xlsx_header(book, sheet, label)
+        except TableError as exc:
+            held.append(f"'{sheet}' {_unreadable(exc, label)}")
+            continue
+        if all(c in found[1] for c in want):
+            return label, sheet, found
+        found[0].close()
+        held.append(f"'{sheet}' {_holds(found)}")
+    raise TableError(f"{file_name}: no sheet has {'the column' if len(want) == 1 else 'all the columns'} "
+                     f"{', '.join(repr(c) for c in want)}; sheets: {'; '.join(held)}")
+
+
+def _unreadable(exc: Optional[Exception], label: str) -> str:
+    text = str(exc).removeprefix(f"{label}: ")
+    return "has no header row" if text.endswith("sheet has no header row") else f"cannot be read ({text})"
+
+
+def _holds(header, most: int = 8) -> str:
+    """"holds 'text', 'SDG'" (at most ``most`` names; a header cell with no saved value said apart)."""
+    named = [repr(c if len(c) <= 60 else c[:59] + "…") for c in header[1] if c]
+    shown = ", ".join(named[:most]) + (f" and {len(named) - most} more" if len(named) > most else "")
+    return (f"holds {shown}" if named else "holds no named column") + "".join(f" ({n})" for n in header[2])
+
+
+def _xlsx_header(book, sheet: Optional[str], name: str) -> tuple[Iterator, list[str], list[str]]:
+    """(row iterator after the header, column names, what to say of its header cells with no saved value) of one
+    sheet (None: the first); such a cell names no column ("")."""
     header: list[Any] = []
     header_row = 0
     try:
+        it = book.rows(sheet, mark_unsaved=True)
         for header_row, values in it:  # first non-empty row is the header
             if any(v not in (None, "") for v in values):
                 header = values
@@ -215,16 +244,12 @@ def _xlsx_header(book, sheet: Optional[str], name: str) -> tuple[Iterator, list[
         raise TableError(f"{name}: {exc}") from None
     if not header:
         raise TableError(f"{name}: the {'first ' if sheet is None else ''}sheet has no header row")
-    if has_unsaved(header):
-        from openpyxl.utils import get_column_letter
-
-        col = next(i for i, v in enumerate(header) if type(v) is UnsavedFormula)
-        raise TableError(f"{name}: row {header_row}: the header cell {get_column_letter(col + 1)}{header_row} is "
-                         f"{header[col].describe()}, so its column has no name: {UNSAVED_HINT}")
-    columns = ["" if v is None else str(v).strip() for v in header]
-    while columns and not columns[-1]:
-        columns.pop()  # trailing empty header cells are formatting, not columns
-    return it, columns
+    notes = [f"row {header_row}: {xlsx.unsaved_header(v, i, header_row)}"
+             for i, v in enumerate(header) if type(v) is UnsavedFormula]
+    columns = ["" if v is None or type(v) is UnsavedFormula else str(v).strip() for v in header]
+    while columns and not columns[-1] and type(header[len(columns) - 1]) is not UnsavedFormula:
+        columns.pop()  # trailing empty header cells are formatting, not columns (a formula's column is one)
+    return it, columns, notes
 
 
 class TableWriter:

@@ -71,7 +71,16 @@ class UnsavedFormula:
         return f"a formula with no saved value (={f})" if f else "a formula with no saved value"
 
 
-UNSAVED_HINT = "open and save the file in Excel or LibreOffice so its values are saved"
+UNSAVED_HINT = ("open and save the file in Excel or LibreOffice so its values are saved, or type a text that starts "
+                "with '=' with an apostrophe in front")
+
+
+def unsaved_header(value: UnsavedFormula, col: int, row: int, sheet: Optional[str] = None) -> str:
+    """What to say of a header cell with no saved value: "the header cell C1 of sheet 'Data' is a formula …"."""
+    from openpyxl.utils import get_column_letter
+
+    where = f" of sheet '{sheet}'" if sheet else ""
+    return f"the header cell {get_column_letter(col + 1)}{row}{where} is {value.describe()}, so its column has no name"
 
 
 class XlsxError(ValueError):

@@ -10,9 +10,10 @@ from openpyxl import Workbook, load_workbook
 from typer.testing import CliRunner
 
 from cli.main import app
-from matcher.classification_store import RESULT_COLUMNS, result_cells
+from matcher.file_classification import RESULT_COLUMNS, result_cells
 from matcher.classify import classify_texts
 from matcher.taxonomy import goal_of
+from matcher.xlsx import UNSAVED_HINT
 
 from conftest import DATA
 
@@ -24,6 +25,8 @@ TEXTS = [
     "",
     "Ensure free and compulsory primary education for all children, including girls in rural areas.",
 ]
+
+HINT_TAIL = UNSAVED_HINT.split("saved,", 1)[1]  # after 'so its values are saved,'
 
 
 def run(*args: str):
@@ -127,7 +130,7 @@ def test_a_formula_with_no_saved_value_is_copied_as_its_formula_and_not_classifi
     assert r.exit_code == 0, r.output
     assert ("warning: 1 text in 'Text' is a formula with no saved value (row 3): not classified, and the evidence "
             "column says why; 1 other cell is a formula with no saved value: copied as the formula (=…); open and "
-            "save the file in Excel or LibreOffice so its values are saved") in " ".join(r.output.split())
+            f"save the file in Excel or LibreOffice so its values are saved,{HINT_TAIL}") in " ".join(r.output.split())
     assert "3 rows (2 with text)" in r.output
     with dst.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -135,7 +138,7 @@ def test_a_formula_with_no_saved_value_is_copied_as_its_formula_and_not_classifi
     assert rows[0]["note"] == "'=C2"  # its formula, as text (neutralised), never an empty cell
     assert rows[1]["Text"] == "'=C3" and rows[1]["sdg_goals"] == rows[1]["themes"] == ""
     assert json.loads(rows[1]["evidence"]) == {"_not_classified": "the text is a formula with no saved value (=C3): "
-                                               "open and save the file in Excel or LibreOffice so its values are saved"}
+                                               f"{UNSAVED_HINT}"}
     _check_row(rows[2], TEXTS[3])  # a saved value reads as before
     assert rows[2]["Text"] == TEXTS[3]
     r = run("classify", src, "--text-column", "Text", "--out", dst, "--json")
@@ -229,7 +232,7 @@ def test_a_workbook_is_read_from_its_first_sheet_with_the_column(tmp_path, reade
     src, dst = tmp_path / "book.xlsx", tmp_path / "out.csv"
     wb = Workbook()
     wb.active.title = "Read me"
-    wb.active.append(["How to fill this workbook: one text per row in the sheet Data."])
+    wb.active.append(["One text per row in the sheet Data."])
     wb.create_sheet("Empty")
     ws = wb.create_sheet("Data")
     ws.append(["id", "Text"])
@@ -239,16 +242,18 @@ def test_a_workbook_is_read_from_its_first_sheet_with_the_column(tmp_path, reade
     wb.save(src)
     r = run("classify", src, "--text-column", "Text", "--out", dst)
     assert r.exit_code == 0, r.output
-    assert "2 rows (2 with text)" in r.output and "read from book.xlsx, sheet 'Data'" in " ".join(r.output.split())
+    assert "2 rows (2 with text)" in r.output and "read from sheet 'Data'" in " ".join(r.output.split())
     with dst.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     for row, text in zip(rows, (TEXTS[0], TEXTS[3]), strict=True):
         _check_row(row, text)
     r = run("classify", src, "--text-column", "Texts", "--out", dst)
     assert r.exit_code == 2
-    assert ("no sheet has the column 'Texts' (sheets: 'Read me', 'Empty', 'Data', 'Lists'; the first holds 'How to "
-            "fill this workbook: one text per row in the sheet Data.')") in " ".join(r.output.split())
+    assert ("book.xlsx: no sheet has the column 'Texts'; sheets: 'Read me' holds 'One text per row in the sheet "
+            "Data.'; 'Empty' has no header row; 'Data' holds 'id', 'Text'; 'Lists' holds "
+            "'Text'") in " ".join(r.output.split())
     r = reader_client.post("/classify/file", files={"file": ("book.xlsx", src.read_bytes())}, data={"text_column": "Text"})
     assert r.status_code == 200 and list(csv.DictReader(io.StringIO(r.text))) == rows
+    assert r.headers["X-Sheet"] == "Data"
     r = reader_client.post("/classify/file", files={"file": ("book.xlsx", src.read_bytes())}, data={"text_column": "T"})
     assert r.status_code == 422 and "no sheet has the column 'T'" in r.text

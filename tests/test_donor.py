@@ -16,6 +16,7 @@ from matcher.amounts import AmountError, parse_amount
 from matcher.models import Activity, ItemCountry, ItemTag, MoneyFact
 from matcher.portfolio import PortfolioReader
 from matcher.records import Batch
+from matcher.xlsx import UNSAVED_HINT
 
 from conftest import DATA
 
@@ -174,8 +175,8 @@ def test_xlsx_amount_that_is_a_formula_with_no_saved_value_is_skipped_and_said(e
     letter = ws.cell(row=6, column=amount).column_letter
     assert [p for p in summary.problems if p["row"] == 6] == [
         {"row": 6, "field": "amount", "severity": "warning",
-         "message": f"a formula with no saved value (=404265*1) in sheet 'Sheet', cell {letter}6: read as empty; if it "
-                    "is a real formula, open and save the file in Excel or LibreOffice so its value is saved"},
+         "message": f"a formula with no saved value (=404265*1) in sheet 'Sheet', cell {letter}6: read as empty; "
+                    f"{UNSAVED_HINT}"},
         {"row": 6, "field": "amount", "severity": "error", "message": "amount is empty"}]
     # the unused column of formulas is reported as unused, not cell by cell
     assert not [p for p in summary.problems if "formula" in p["message"] and p["row"] != 6]

@@ -15,12 +15,15 @@ from matcher.file_evaluation import (LabelError, describe_skipped, evaluate_file
 from matcher.model import load_examples
 from matcher.settings import goal_cap_settings
 from matcher.tables import TableError
+from matcher.xlsx import UNSAVED_HINT
 
 from conftest import DATA
 
 runner = CliRunner()
 SLOVENIA = DATA / "ohchr_slovenia_sdg_themes_slice.csv"  # real OHCHR goals in `sdg_goals` ("3;16")
 SLOVENIA_RAW = DATA / "ohchr_slovenia_thematic_c2-c4_slice.csv"  # "16 - PEACE, JUSTICE AND STRONG INSTITUTIONS"
+
+HINT_TAIL = UNSAVED_HINT.split("saved,", 1)[1]  # after 'so its values are saved,'
 
 
 def run(*args):
@@ -134,13 +137,13 @@ def test_a_formula_with_no_saved_value_is_skipped_and_counted_never_an_empty_lab
         assert counts["skipped"]["no_label"] == (0 if empty_is_none else 1)
     line = describe_skipped(counts)
     assert line == ("skipped: 2 with a formula with no saved value (row 3: column 'sdg'; row 5: column 'text'): "
-                    "open and save the file in Excel or LibreOffice so its values are saved")
+                    f"{UNSAVED_HINT}")
 
     # every label a formula: the error says why and what to do
     _formula_labels(f, [("Ensure free primary education for all children.", "=C2", "4")])
     with pytest.raises(TableError, match=r"no row has both a text in 'text' and a label in 'sdg' \(1 rows read; "
-                                         r"skipped: unsaved formula 1; first formula with no saved value: row 2: "
-                                         r"column 'sdg': open and save the file in Excel or LibreOffice"):
+                                         r"skipped: 1 with a formula with no saved value \(row 2: column 'sdg'\): "
+                                         r"open and save the file in Excel or LibreOffice"):
         read_labelled(f, "text", "sdg", empty_is_none=True)
 
 
@@ -152,7 +155,7 @@ def test_evaluate_reports_formulas_with_no_saved_value(tmp_path, reader_client):
     assert r.exit_code == 0, r.output
     assert "labels.xlsx: 2 rows, 1 texts" in r.output
     assert ("skipped: 1 with a formula with no saved value (row 3: column 'sdg'): open and save the file in Excel or "
-            "LibreOffice so its values are saved") in " ".join(r.output.split())
+            f"LibreOffice so its values are saved,{HINT_TAIL}") in " ".join(r.output.split())
     report = evaluate_file(f, "text", "sdg", empty_is_none=True)
     assert report["texts"] == 1 and report["scores"]["all"]["sdg_goal"]["gold_pairs"] == 1
     r = reader_client.post("/classify/evaluate", files={"file": ("labels.xlsx", f.read_bytes())},
@@ -185,10 +188,11 @@ def test_files_that_cannot_be_evaluated_say_why(tmp_path):
     with pytest.raises(TableError, match="no column 'label'.*'id', 'text', 'sdg'"):
         read_labelled(f, "text", "label")
     with pytest.raises(TableError, match=r"labels.csv: no row has both a text in 'text' and a label in 'sdg' "
-                                         r"\(1 rows read; skipped: no label 1\)"):
+                                         r"\(1 rows read; skipped: 1 with an empty label cell \(rows 2\)\)"):
         read_labelled(f, "text", "sdg")
     _write_csv(f, [(1, "Some text", "SDG 99")])
-    with pytest.raises(TableError, match="first unreadable label: row 2: 'SDG 99'"):
+    with pytest.raises(TableError, match=r"skipped: 1 with a label that names no code "
+                                         r"\(row 2: 'SDG 99' is not an SDG goal or target\)"):
         read_labelled(f, "text", "sdg")
     r = run("evaluate", f, "--text-column", "text", "--label-column", "sdg")
     assert r.exit_code == 2 and "no row has both a text" in r.output
@@ -341,4 +345,5 @@ def test_labels_on_a_later_sheet(tmp_path):
     report = evaluate_file(f, "text", "sdg")
     assert report["file"] == "labels.xlsx, sheet 'Labelled'" and report["texts"] == 1
     r = run("evaluate", f, "--text-column", "text", "--label-column", "goal")
-    assert r.exit_code == 2 and "no sheet has all the columns 'text', 'goal' (sheets: 'Notes', 'Labelled'" in " ".join(r.output.split())
+    assert r.exit_code == 2 and "no sheet has all the columns 'text', 'goal'; sheets: 'Notes' holds 'Labels are SDG goals, one or more per " \
+        "text.'; 'Labelled' holds 'text', 'sdg'" in " ".join(r.output.split())

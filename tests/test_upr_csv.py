@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from matcher import import_file
 from matcher.models import ImportBatch, ItemTag, Recommendation, RecommendingState
+from matcher.xlsx import UNSAVED_HINT
 
 from conftest import DATA, rec_at, table_counts
 
@@ -142,11 +143,10 @@ def test_xlsx_formulas_with_no_saved_value_are_warned_and_never_read_as_values(e
     letters = ws.cell(row=3, column=text).column_letter, ws.cell(row=4, column=session).column_letter
     assert formulas == [
         (3, "text", "warning", f'a formula with no saved value (=CONCAT("Ratify ", "the Convention")) in sheet '
-                               f"'Sheet', cell {letters[0]}3: read as empty; if it is a real formula, open and save "
-                               "the file in Excel or LibreOffice so its value is saved"),
+                               f"'Sheet', cell {letters[0]}3: read as empty; "
+                               f"{UNSAVED_HINT}"),
         (4, "session", "warning", f"a formula with no saved value (=20+14) in sheet 'Sheet', cell {letters[1]}4: read "
-                                  "as empty; if it is a real formula, open and save the file in Excel or LibreOffice "
-                                  "so its value is saved")]  # the unused 'helper' column: reported unused, not per cell
+                                  f"as empty; {UNSAVED_HINT}")]  # the unused 'helper' column: reported unused, not per cell
     assert (3, "text", "error", "recommendation text is empty") in {
         (p["row"], p["field"], p["severity"], p["message"]) for p in summary.problems}
     with Session(engine) as s:

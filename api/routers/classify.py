@@ -8,8 +8,8 @@ from __future__ import annotations
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
 from typing import Annotated, Iterator, Literal, Optional
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -31,7 +31,7 @@ def classify(body: ClassifyIn, _: Reader):
     """SDG goals, targets and UPR Info themes of each text, each label with its score and evidence (the matched
     phrases with their character spans, the model's top terms, the crosswalk link), in the order given."""
     from matcher.classify import classify_texts
-    from matcher.classification_store import result_cells
+    from matcher.file_classification import result_cells
 
     results = classify_texts(body.texts, settings=goal_cap_settings(body.max_goals))
     out = []
@@ -62,7 +62,8 @@ async def classify_file_upload(
     neutralised), in ``format`` (CSV unless asked: whatever was uploaded).  In XLSX a cell keeps at most 32,767
     characters: header ``X-Cells-Cut`` counts the input cells that were cut (0 in CSV).  Header
     ``X-Unsaved-Formulas`` counts the XLSX formula cells the file saved no value of: copied as their formula; such
-    a text is not classified and its evidence says why."""
+    a text is not classified and its evidence says why.  A workbook is read from its first sheet with the text
+    column; header ``X-Sheet`` (percent-encoded) names it when that is not the first sheet."""
     return await run_in_threadpool(_annotate, file, text_column, out_format, goal_cap_settings(max_goals))
 
 
@@ -78,7 +79,7 @@ def uploaded_table(file: UploadFile, what: str) -> Iterator[Path]:
 
 
 def _annotate(file: UploadFile, text_column: str, out_format: str, settings) -> Response:
-    from matcher.classification_store import classify_file
+    from matcher.file_classification import classify_file
     from matcher.tables import TableError
 
     with uploaded_table(file, "a table with a column of texts") as path:
@@ -89,9 +90,11 @@ def _annotate(file: UploadFile, text_column: str, out_format: str, settings) -> 
             raise HTTPException(422, str(exc)) from None
         data = out.read_bytes()
     media = XLSX if out_format == "xlsx" else "text/csv; charset=utf-8"
-    return Response(data, media_type=media, headers={"Content-Disposition": attachment(out.name),
-                                                     "X-Cells-Cut": str(counts.get("cells_cut", 0)),
-                                                     "X-Unsaved-Formulas": str(counts.get("unsaved_cells", 0))})
+    headers = {"Content-Disposition": attachment(out.name), "X-Cells-Cut": str(counts.get("cells_cut", 0)),
+               "X-Unsaved-Formulas": str(counts.get("unsaved_cells", 0))}
+    if counts.get("sheet"):  # a workbook read from a later sheet (its first lacked the column): which one
+        headers["X-Sheet"] = quote(counts["sheet"], safe=" ")
+    return Response(data, media_type=media, headers=headers)
 
 
 @router.post("/evaluate", responses={200: {"content": {"application/json": {}, "text/csv": {}, XLSX: {}}},
