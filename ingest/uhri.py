@@ -36,6 +36,7 @@ REQUIRED = ("Text", "Countries Concerned", "Reccomending Body", "UPR Reccomendin
 ALIASES = {"Recommending Body": "Reccomending Body", "UPR Recommending States": "UPR Reccomending States"}
 DISTINCTIVE = {"OHCHR Annotation Id", "Reccomending Body", "UPR Reccomending States"}
 DATE_COLUMNS = ("Document Publication Date", "Date of publication on UHRI")
+USED = frozenset(COLUMNS) | frozenset(ALIASES)  # a formula with no saved value elsewhere is not worth a warning
 MAX_TAG_CHARS = 200  # item_tag.code is VARCHAR(200)
 SKIPPED_ROWS_LISTED = 10
 
@@ -199,7 +200,7 @@ def _rows(source: Source, batch: Batch, header_row: int, options: dict[str, Any]
     """Data rows; damage found while streaming (a cut or corrupt sheet) is an IngestError naming the row."""
     if not tabular.is_xlsx(source):
         return tabular.csv_rows(source, encoding=options.get("encoding"))
-    return tabular.xlsx_rows(source, batch=batch, header_row=header_row)
+    return tabular.xlsx_rows(source, batch=batch, header_row=header_row, used=USED)
 
 
 READER = UhriReader()

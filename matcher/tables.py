@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import codecs
 import csv
+import os
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
@@ -252,11 +255,18 @@ def _xlsx_header(book, sheet: Optional[str], name: str) -> tuple[Iterator, list[
     return it, columns, notes
 
 
+_UMASK = os.umask(0o022)  # read once, at import (os.umask can only be read by setting it)
+os.umask(_UMASK)
+
+
 class TableWriter:
     """Write rows to ``path`` as XLSX (suffix .xlsx) or UTF-8 CSV; every text cell is formula-safe.
 
     Use as a context manager: ``with TableWriter(path, columns) as w: w.write(cells)``.  An XLSX cell keeps at most
     ``XLSX_CELL_CHARS`` characters (what Excel holds): longer text is cut there and counted in ``cells_cut``.
+    The rows go to a temporary file beside ``path`` that replaces it only when the block ends without an error:
+    a job that fails half way leaves no half-written table (and an earlier file of that name as it was), and a
+    table written over the file it reads from is not cut short while it is read.
     """
 
     def __init__(self, path: str | Path, columns: list[str]):
@@ -267,15 +277,22 @@ class TableWriter:
         self.cells_cut = 0
 
     def __enter__(self) -> "TableWriter":
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
+        self._tmp = Path(tmp)
         if self.xlsx:
             from openpyxl import Workbook
 
+            os.close(fd)
             self._wb = Workbook(write_only=True)
             self._ws = self._wb.create_sheet("classified")
         else:
-            self._fh = open(self.path, "w", encoding="utf-8", newline="")
+            self._fh = open(fd, "w", encoding="utf-8", newline="")
             self._csv = csv.writer(self._fh)
-        self._write_raw(self.columns)
+        try:
+            self._write_raw(self.columns)
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
         return self
 
     def write(self, cells: list[Any]) -> None:
@@ -299,10 +316,17 @@ class TableWriter:
             self._csv.writerow(["" if c is None else c for c in safe])
 
     def __exit__(self, exc_type, *_exc) -> None:
-        if self.xlsx:
-            if exc_type is None:
-                self._wb.save(self.path)
+        try:
+            if self.xlsx:
+                if exc_type is None:
+                    self._wb.save(self._tmp)
+                else:
+                    self._wb.close()
             else:
-                self._wb.close()
-        else:
-            self._fh.close()
+                self._fh.close()
+            if exc_type is None:
+                # mkstemp makes the file private: give it the mode a plain open() would (or the replaced file's)
+                os.chmod(self._tmp, self.path.stat().st_mode & 0o777 if self.path.exists() else 0o666 & ~_UMASK)
+                os.replace(self._tmp, self.path)
+        finally:
+            self._tmp.unlink(missing_ok=True)

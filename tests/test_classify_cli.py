@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import zipfile
 
 from openpyxl import Workbook, load_workbook
@@ -257,3 +258,30 @@ def test_a_workbook_is_read_from_its_first_sheet_with_the_column(tmp_path, reade
     assert r.headers["X-Sheet"] == "Data"
     r = reader_client.post("/classify/file", files={"file": ("book.xlsx", src.read_bytes())}, data={"text_column": "T"})
     assert r.status_code == 422 and "no sheet has the column 'T'" in r.text
+
+
+def test_a_failed_run_leaves_no_half_written_table(tmp_path):
+    """A CSV that breaks half way (Windows-1252 from its second row, as its \\xe9 says, but a byte that code page
+    lacks on row 1,202, after two batches were written): the error says so, the earlier output file is as it was,
+    no temporary file is left; a table written over its own input reads the whole input first."""
+    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
+    src.write_bytes(b"Text\ncaf\xe9 " + (TEXTS[0] + "\n").encode() * 1200 + b"bad \x81 byte\n"
+                    + (TEXTS[3] + "\n").encode() * 10)
+    dst.write_text("an earlier result\n", encoding="utf-8")
+    r = run("classify", src, "--text-column", "Text", "--out", dst)
+    assert r.exit_code != 0 and "not valid cp1252 text" in r.output, r.output
+    assert dst.read_text(encoding="utf-8") == "an earlier result\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]
+    for out in (dst, tmp_path / "out.xlsx"):  # no error: the file is there, the temporary one is gone
+        assert run("classify", SAMPLE, "--text-column", "Text", "--out", out).exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv", "out.xlsx"]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert dst.stat().st_mode & 0o777 == 0o666 & ~umask  # as a plain open() makes it, not private to the process
+    same = tmp_path / "same.csv"
+    same.write_text("Text\n" + "\n".join([TEXTS[0], TEXTS[3]] * 2000) + "\n", encoding="utf-8")
+    r = run("classify", same, "--text-column", "Text", "--out", same)
+    assert r.exit_code == 0, r.output
+    with same.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 4000 and all(row["sdg_goals"] for row in rows)
