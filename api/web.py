@@ -299,35 +299,45 @@ def evaluate_file_form(request: Request, session: SessionDep, file: UploadFile,
                        text_column: Annotated[str, Form(min_length=1, max_length=500)],
                        label_column: Annotated[str, Form(min_length=1, max_length=500)],
                        vocabulary: Annotated[str, Form(pattern="^(sdg|uprinfo)$")] = "sdg",
-                       max_goals: Annotated[Optional[int], Form(ge=0, le=17)] = None):
+                       max_goals: Annotated[Optional[int], Form(ge=0, le=17)] = None,
+                       empty_is_none: Annotated[bool, Form()] = False,
+                       sheet: Annotated[Optional[str], Form(max_length=200)] = None):
     """The page's 'check against your labels' form: the scores of POST /classify/evaluate as tables on the page."""
     from matcher.file_evaluation import describe_skipped
 
     from .routers.classify import evaluate_labelled
 
     _reader_gate(request, session)
+    form = {"text_column": text_column, "label_column": label_column, "sheet": sheet or "", "vocabulary": vocabulary,
+            "max_goals": max_goals, "empty_is_none": empty_is_none}  # the form comes back as it was sent
     try:
-        report = evaluate_labelled(file, text_column, label_column, vocabulary, False,
-                                   goal_cap_settings(max_goals))
+        report = evaluate_labelled(file, text_column, label_column, vocabulary, empty_is_none,
+                                   goal_cap_settings(max_goals), sheet=sheet or None)
     except HTTPException as exc:
-        return _classify_response(request, "", [], None, status_code=exc.status_code, evaluation_error=exc.detail)
+        return _classify_response(request, "", [], None, status_code=exc.status_code, evaluation_error=exc.detail,
+                                  eval_form=form)
     dimension = "goal" if vocabulary == "sdg" else "theme"
     for row in next(iter(report["per_label"].values())):
         row["name"] = code_label(dimension, row["code"])
     report["skipped_text"] = describe_skipped(report)
-    return _classify_response(request, "", [], None, evaluation=report)
+    return _classify_response(request, "", [], None, evaluation=report, eval_form=form)
+
+
+EVAL_FORM = {"text_column": "text", "label_column": "sdg", "sheet": "", "vocabulary": "sdg", "max_goals": None,
+             "empty_is_none": False}  # the 'check against your labels' form as first shown
 
 
 def _classify_response(request: Request, texts: str, results: list, error: Optional[str], status_code: int = 200,
                        one_goal: bool = False, evaluation: Optional[dict] = None,
-                       evaluation_error: Optional[str] = None):
+                       evaluation_error: Optional[str] = None, eval_form: Optional[dict] = None):
     from matcher.model import model_version
 
     from .schemas import MAX_TEXTS
 
     return templates.TemplateResponse(request, "classify.html", {
         "texts": texts, "results": results, "error": error, "max_texts": MAX_TEXTS, "one_goal": one_goal,
-        "model_version": model_version(), "evaluation": evaluation, "evaluation_error": evaluation_error},
+        "model_version": model_version(), "evaluation": evaluation, "evaluation_error": evaluation_error,
+        "eval_form": {**EVAL_FORM, **(eval_form or {})}},
         status_code=status_code)
 
 
@@ -335,7 +345,8 @@ def _classify_response(request: Request, texts: str, results: list, error: Optio
 _FIELD_NAMES = {"file": "the file", "texts": "the texts", "text_column": "the text column",
                 "label_column": "the label column", "kind": "the kind of file", "api_key": "the key",
                 "format": "the output format", "max_goals": "one SDG goal per text", "vocabulary": "the labels' kind",
-                "link_id": "the link", "decision": "the decision", "reason": "the reason"}
+                "link_id": "the link", "decision": "the decision", "reason": "the reason", "sheet": "the sheet",
+                "empty_is_none": "an empty label cell means “no label”"}
 
 
 def form_error_page(request: Request, errors: list[dict]) -> Optional[HTMLResponse | RedirectResponse]:

@@ -380,6 +380,8 @@ def classify(
         help="CSV or XLSX file to annotate (with --text-column and --out).", show_default=False)] = None,
     text_column: Annotated[Optional[str], typer.Option("--text-column", help="Column holding the text.")] = None,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Output file: .csv or .xlsx.")] = None,
+    sheet: Annotated[Optional[str], typer.Option("--sheet", help="With an XLSX file: the sheet to read (default: "
+                                                 "the first visible sheet with the text column).")] = None,
     text: Annotated[Optional[str], typer.Option("--text", help="Classify this one text and print its labels.")] = None,
     all_items: Annotated[bool, typer.Option("--all", help="(Re)classify every item in the store whose text or "
                                             "model version changed.")] = False,
@@ -401,6 +403,9 @@ def classify(
     if full and not all_items:
         err.print("[red]error:[/red] --full only goes with --all")
         raise typer.Exit(2)
+    if sheet is not None and input_file is None:
+        err.print("[red]error:[/red] --sheet goes with an XLSX file")
+        raise typer.Exit(2)
     if max_goals is not None and all_items:
         err.print("[red]error:[/red] --max-goals goes with a file or --text; the store is classified with the "
                   "calibrated rule (set UPR_ALIGN_CLASSIFY_GOAL_MAX for a store of your own, then --all --full)")
@@ -415,8 +420,11 @@ def classify(
         if not text_column or out_file is None:
             err.print("[red]error:[/red] classifying a file needs --text-column COL and --out OUT.csv|xlsx")
             raise typer.Exit(2)
+        if out_file.suffix.lower() not in (".csv", ".xlsx"):
+            err.print("[red]error:[/red] --out must end in .csv or .xlsx")
+            raise typer.Exit(2)
         try:
-            _classify_file(input_file, text_column, out_file, as_json, settings)
+            _classify_file(input_file, text_column, out_file, as_json, settings, sheet)
         except TableError as exc:
             from rich.markup import escape
 
@@ -452,7 +460,8 @@ def _classify_text(text: str, as_json: bool, settings=None) -> None:
     out.print(t)
 
 
-def _classify_file(input_file: Path, text_column: str, out_file: Path, as_json: bool, settings=None) -> None:
+def _classify_file(input_file: Path, text_column: str, out_file: Path, as_json: bool, settings=None,
+                   sheet: Optional[str] = None) -> None:
     from rich.markup import escape
 
     from matcher.file_classification import classify_file, describe_unsaved
@@ -460,8 +469,14 @@ def _classify_file(input_file: Path, text_column: str, out_file: Path, as_json: 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} rows"),
                   TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task(f"classifying {input_file.name}", total=None)
-        counts = classify_file(input_file, out_file, text_column, settings=settings,
+        counts = classify_file(input_file, out_file, text_column, settings=settings, sheet=sheet,
                                progress=lambda n: progress.advance(task, n))
+    if counts["other_sheets"]:
+        others = counts["other_sheets"]
+        err.print(f"[yellow]warning:[/yellow] the sheet{'s' if len(others) > 1 else ''} "
+                  f"{escape(', '.join(repr(o) for o in others))} also {'have' if len(others) > 1 else 'has'} a "
+                  f"column '{escape(text_column)}' and {'were' if len(others) > 1 else 'was'} not read (--sheet NAME "
+                  "reads one)", highlight=False)
     unsaved = describe_unsaved(counts, text_column)
     if unsaved:  # on stderr in both modes: --json output stays one JSON document
         err.print(f"[yellow]warning:[/yellow] {escape(unsaved)}", highlight=False)
@@ -535,6 +550,8 @@ def evaluate(
         "labelled with one goal per text).")] = None,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="With a file: write one row per text (gold, "
                                                      "predicted, missed, extra, evidence) to .csv or .xlsx.")] = None,
+    sheet: Annotated[Optional[str], typer.Option("--sheet", help="With an XLSX file: the sheet to read (default: "
+                                                 "the first visible sheet with both columns).")] = None,
     folds: Annotated[int, typer.Option("--folds", min=2, help="Cross-validation folds on the labelled sentences.")] = 5,
     sample: Annotated[Optional[int], typer.Option("--sample", min=10, help="Use at most N examples per source "
                                                   "(quick check; the README numbers use all).")] = None,
@@ -546,17 +563,18 @@ def evaluate(
     """Precision/recall/F1 of the classifier: on held-apart splits of the shipped data (never on its training
     data), or on a labelled file of your own."""
     if input_file is not None:
-        if split or sample is not None:
-            err.print("[red]error:[/red] --split and --sample go with the shipped splits, not with a file")
+        if split or sample is not None or folds != 5:
+            err.print("[red]error:[/red] --split, --sample and --folds go with the shipped splits, not with a file")
             raise typer.Exit(2)
         if not text_column or not label_column:
             err.print("[red]error:[/red] evaluating a file needs --text-column COL and --label-column COL")
             raise typer.Exit(2)
-        _evaluate_file(input_file, text_column, label_column, vocabulary, empty_is_none, max_goals, out_file, as_json)
+        _evaluate_file(input_file, text_column, label_column, vocabulary, empty_is_none, max_goals, out_file, as_json,
+                       sheet)
         return
-    if any(v is not None for v in (text_column, label_column, max_goals, out_file)) or empty_is_none:
-        err.print("[red]error:[/red] --text-column, --label-column, --max-goals, --out and --empty-is-none go with "
-                  "a labelled FILE (upr-align evaluate FILE …)")
+    if any(v is not None for v in (text_column, label_column, max_goals, out_file, sheet)) or empty_is_none:
+        err.print("[red]error:[/red] --text-column, --label-column, --max-goals, --out, --sheet and --empty-is-none "
+                  "go with a labelled FILE (upr-align evaluate FILE …)")
         raise typer.Exit(2)
     from matcher.evaluation import evaluate as run_evaluation
     from matcher.evaluation import format_report
@@ -570,7 +588,8 @@ def evaluate(
 
 
 def _evaluate_file(input_file: Path, text_column: str, label_column: str, vocabulary: str, empty_is_none: bool,
-                   max_goals: Optional[int], out_file: Optional[Path], as_json: bool) -> None:
+                   max_goals: Optional[int], out_file: Optional[Path], as_json: bool,
+                   sheet: Optional[str] = None) -> None:
     from rich.markup import escape
 
     from matcher.file_evaluation import VOCABULARIES, evaluate_file, format_file_report
@@ -589,7 +608,7 @@ def _evaluate_file(input_file: Path, text_column: str, label_column: str, vocabu
                       TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task(f"classifying {input_file.name}", total=None)
             report = evaluate_file(input_file, text_column, label_column, vocabulary=vocabulary,
-                                   empty_is_none=empty_is_none, settings=settings, out=out_file,
+                                   empty_is_none=empty_is_none, settings=settings, out=out_file, sheet=sheet,
                                    progress=lambda n: progress.advance(task, n))
     except TableError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)

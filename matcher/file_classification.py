@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 from .bulk import relaxed_gc
 from .classification_store import evidence_dict, sorted_codes
 from .labels import Label, Result
-from .tables import XLSX_CELL_CHARS, TableError, TableWriter, has_unsaved, read_table
+from .tables import XLSX_CELL_CHARS, TableWriter, has_unsaved, read_table, require_columns
 from .xlsx import UNSAVED_HINT, UnsavedFormula
 
 RESULT_COLUMNS = ("sdg_goals", "sdg_targets", "themes", "sdg_scores", "evidence")
@@ -86,30 +86,28 @@ def describe_unsaved(counts: dict, text_column: str) -> str:
 
 
 def classify_file(in_path: str | Path, out_path: str | Path, text_column: str, *, batch_size: int = 512,
-                  progress: Optional[Callable[[int], None]] = None, settings=None) -> dict:
+                  progress: Optional[Callable[[int], None]] = None, settings=None, sheet: Optional[str] = None) -> dict:
     """Write ``out_path`` (CSV, or XLSX by suffix) = the input columns + the five result columns.
 
     Streams ``batch_size`` rows at a time.  Input columns named like a result column are replaced.
     Raises ``TableError`` for an unreadable file or a missing ``text_column`` (naming the columns found).
     An XLSX formula cell the file saved no value of is copied as its formula ("=A2", as text), never as an empty
     cell; when it is the text, the row is not classified and its ``evidence`` says why.
-    An XLSX workbook is read from its first sheet with ``text_column`` (``matcher.tables.read_table``).
-    Returns ``{"sheet", "rows", "classified", "cells_cut", "unsaved_texts", "unsaved_text_rows", "unsaved_cells",
-    "seconds"}`` (``sheet``: the sheet read when not the first, else None; ``cells_cut``: XLSX input cells cut to 32,767 characters; ``unsaved_*``: texts not classified
-    for that, the first 20 of their rows, and all such cells copied); ``progress(n)`` is called with rows done per
-    batch.
+    An XLSX workbook is read from ``sheet``, else from its first visible sheet with ``text_column``
+    (``matcher.tables.read_table``).  Returns ``{"sheet", "other_sheets", "rows", "classified", "cells_cut",
+    "unsaved_texts", "unsaved_text_rows", "unsaved_cells", "seconds"}`` (``sheet``: the sheet read in a workbook of
+    several, else None; ``other_sheets``: the other sheets with the column, not read; ``cells_cut``: XLSX input
+    cells cut to 32,767 characters; ``unsaved_*``: texts not classified for that, the first 20 of their rows, and
+    all such cells copied); ``progress(n)`` is called with rows done per batch.
     ``settings`` (default: the environment's) reach the classifier, e.g. a cap on goals per text.
     """
     from .classify import classify_texts
 
     start = time.perf_counter()
-    table = read_table(in_path, columns=(text_column,))
-    if text_column not in table.columns:
-        raise TableError(f"{table.name}: no column '{text_column}' (columns found: "
-                         f"{', '.join(repr(c) for c in table.columns if c) or 'none'})")
-    col = table.columns.index(text_column)
+    table = read_table(in_path, columns=(text_column,), sheet=sheet)
+    (col,) = require_columns(table, (text_column,))
     keep = [i for i, c in enumerate(table.columns) if c not in RESULT_COLUMNS]
-    counts: dict[str, Any] = {"sheet": table.sheet, "rows": 0, "classified": 0, "unsaved_texts": 0,
+    counts: dict[str, Any] = {"sheet": table.sheet, "other_sheets": list(table.also), "rows": 0, "classified": 0, "unsaved_texts": 0,
                               "unsaved_text_rows": [], "unsaved_cells": 0}
     with TableWriter(out_path, [table.columns[i] for i in keep] + list(RESULT_COLUMNS)) as writer:
         limit = XLSX_CELL_LIMIT if writer.xlsx else None

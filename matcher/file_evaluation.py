@@ -32,7 +32,7 @@ from .classification_store import sorted_codes
 from .evaluation import scores
 from .near_duplicates import training_index
 from .settings import Settings, get_settings
-from .tables import TableError, TableWriter, read_table
+from .tables import TableError, TableWriter, read_table, require_columns
 from .taxonomy import (goal_of, goals, normalise_goal, normalise_indicator, normalise_target, targets,
                        theme_code)
 from .xlsx import UNSAVED_HINT, UnsavedFormula
@@ -185,18 +185,14 @@ def parse_cell(value: Any, vocabulary: str = "sdg") -> Optional[tuple[set[str], 
 
 
 def read_labelled(path: str | Path, text_column: str, label_column: str, *, vocabulary: str = "sdg",
-                  empty_is_none: bool = False) -> tuple[list[LabelledText], dict]:
-    """The file's labelled texts (same text merged) and the counts of rows read, merged and skipped (with rows)."""
+                  empty_is_none: bool = False, sheet: Optional[str] = None) -> tuple[list[LabelledText], dict]:
+    """The file's labelled texts (same text merged) and the counts of rows read, merged and skipped (with rows).
+
+    A workbook is read from ``sheet``, else from its first visible sheet with both columns (``read_table``)."""
     if vocabulary not in VOCABULARIES:
         raise ValueError(f"unknown vocabulary {vocabulary!r}; use one of {', '.join(VOCABULARIES)}")
-    table = read_table(path, columns=(text_column, label_column))
-    for col in (text_column, label_column):
-        if col not in table.columns:
-            raise TableError(f"{table.name}: no column '{col}' (columns found: "
-                             f"{', '.join(repr(c) for c in table.columns if c) or 'none'})")
-        if table.columns.count(col) > 1:
-            raise TableError(f"{table.name}: {table.columns.count(col)} columns are named '{col}'; rename all but one")
-    ti, li = table.columns.index(text_column), table.columns.index(label_column)
+    table = read_table(path, columns=(text_column, label_column), sheet=sheet)
+    ti, li = require_columns(table, (text_column, label_column), unique=True)
     texts: dict[str, LabelledText] = {}
     skipped: dict[str, list] = {"no_text": [], "no_label": [], "bad_label": [], "unsaved_formula": []}
     rows = 0
@@ -227,7 +223,7 @@ def read_labelled(path: str | Path, text_column: str, label_column: str, *, voca
         item.targets |= parsed[1]
         item.has_targets |= bool(parsed[1])
     items = list(texts.values())
-    counts = {"file": table.name, "rows": rows, "texts": len(items),
+    counts = {"file": table.name, "other_sheets": list(table.also), "rows": rows, "texts": len(items),
               "merged_rows": sum(len(t.rows) - 1 for t in items),
               "skipped": {k: len(v) for k, v in skipped.items()},
               "skipped_rows": {k: v[:20] for k, v in skipped.items() if v}}
@@ -247,7 +243,8 @@ def seen_in_training(texts: list[str]) -> list[bool]:
 
 def evaluate_file(path: str | Path, text_column: str, label_column: str, *, vocabulary: str = "sdg",
                   empty_is_none: bool = False, settings: Optional[Settings] = None, out: Optional[str | Path] = None,
-                  progress: Optional[Callable[[int], None]] = None, batch_size: int = 512) -> dict:
+                  progress: Optional[Callable[[int], None]] = None, batch_size: int = 512,
+                  sheet: Optional[str] = None) -> dict:
     """Scores of the classifier in use against the file's labels, for all texts and for the unseen ones.
 
     Returns ``{"file", "rows", "texts", "merged_rows", "skipped", "skipped_rows", "seen", "model_version",
@@ -259,7 +256,10 @@ def evaluate_file(path: str | Path, text_column: str, label_column: str, *, voca
     from .classify import classify_texts
 
     items, report = read_labelled(path, text_column, label_column, vocabulary=vocabulary,
-                                  empty_is_none=empty_is_none)
+                                  empty_is_none=empty_is_none, sheet=sheet)
+    cap = (settings or get_settings()).classify_goal_max
+    report["settings"] = {"vocabulary": vocabulary, "empty_is_none": empty_is_none,
+                          "max_goals": None if cap is None else cap}
     seen = seen_in_training([t.text for t in items])
     # SDG labels under the goal rule in force are also scored with the best goal of each text only (--max-goals 1),
     # so a user whose labels give one goal per text sees what that option would score, without a second run
@@ -345,7 +345,9 @@ def describe_skipped(report: dict) -> str:
             shown = "; ".join(where[key][:3]) if noted else "rows " + ", ".join(map(str, where[key][:5]))
             more = " …" if sk[key] > (3 if noted else 5) else ""
             parts.append(f"{sk[key]} with {what} ({shown}{more})"
-                         + (f": {UNSAVED_HINT}" if key == "unsaved_formula" else ""))
+                         + (f": {UNSAVED_HINT}" if key == "unsaved_formula" else "")
+                         + (" (--empty-is-none, or empty_is_none in the API, reads them as 'no label')"
+                            if key == "no_label" else ""))
     return "skipped: " + "; ".join(parts) if parts else ""
 
 
@@ -356,12 +358,20 @@ def format_file_report(report: dict) -> str:
     lines = [f"{report['file']}: {report['rows']} rows, {report['texts']} texts"
              + (f" ({report['merged_rows']} rows repeat the text of an earlier row and were merged into it)"
                 if report["merged_rows"] else "")]
+    if report.get("other_sheets"):
+        lines.append(f"not read: the sheet{'s' if len(report['other_sheets']) > 1 else ''} "
+                     f"{', '.join(repr(s) for s in report['other_sheets'])} of the workbook also "
+                     f"{'have' if len(report['other_sheets']) > 1 else 'has'} these columns (--sheet NAME reads one)")
     skipped = describe_skipped(report)
     if skipped:
-        lines.append(skipped + (" — --empty-is-none counts empty cells as 'no label'"
-                                if report["skipped"]["no_label"] else ""))
-    lines.append(f"model {report['model_version']}; labels per text: gold {report['gold_per_text']:.2f}, "
-                 f"predicted {report['predicted_per_text']:.2f}")
+        lines.append(skipped)
+    rule = (report.get("settings") or {}).get("max_goals")
+    lines.append(f"model {report['model_version']}, goal rule: "
+                 + ("the calibrated one" if rule is None else f"at most {rule} goal{'s' if rule != 1 else ''} per text"
+                    if rule else "no cap")
+                 + ("; empty label cells read as 'no label'" if (report.get("settings") or {}).get("empty_is_none")
+                    else "")
+                 + f"; labels per text: gold {report['gold_per_text']:.2f}, predicted {report['predicted_per_text']:.2f}")
     if report["seen"] == report["texts"]:
         lines.append(f"all {report['texts']} texts nearly repeat a text the model trained on: these scores measure "
                      "memory, not the classifier")
@@ -378,6 +388,8 @@ def format_file_report(report: dict) -> str:
             lines += [f"{subset:<8}{level:<12}{m['texts']:>6}  {m['micro_p']:>7.3f} {m['micro_r']:>7.3f} "
                       f"{m['micro_f1']:>8.3f}  {m['macro_p']:>7.3f} {m['macro_r']:>7.3f} {m['macro_f1']:>8.3f}"
                       for subset, levels in block.items() for level, m in levels.items()]
+    lines.append("macro: the mean over the labels of your file (a label only the classifier gives counts in "
+                 "micro, not macro; see the per-label table)")
     for level, rows in report["per_label"].items():
         name = (lambda c: goal_short(c) or "") if level == "sdg_goal" else (lambda c: theme_label("uprinfo", c) or "")
         lines += ["", f"per {'goal' if level == 'sdg_goal' else 'theme'} (all texts):",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import difflib
 import os
 import sys
 import tempfile
@@ -40,10 +41,11 @@ class TableError(ValueError):
 class Table:
     """A table being read: ``columns`` (header cells as written, stripped) and ``rows`` (lazy)."""
 
-    name: str  # the file's name; with the sheet ("book.xlsx, sheet 'Data'") when not the first
+    name: str  # the file's name; with the sheet ("book.xlsx, sheet 'Data'") in a workbook of several sheets
     columns: list[str]
     rows: Iterator[tuple[int, list[Any]]]  # (row number as a spreadsheet shows it, cells padded to the header)
-    sheet: Optional[str] = None  # the sheet read, when a workbook's first sheet lacked the columns asked for
+    sheet: Optional[str] = None  # the sheet read, in a workbook of several sheets
+    also: tuple[str, ...] = ()  # other sheets with the columns asked for, not read
 
 
 def has_unsaved(cells: list[Any]) -> bool:
@@ -100,22 +102,44 @@ def detect_encoding(file: "str | Path | Source") -> str:
     return "cp1252"
 
 
-def read_table(path: str | Path, *, encoding: str | None = None, columns: Sequence[str] = ()) -> Table:
+def read_table(path: str | Path, *, encoding: str | None = None, columns: Sequence[str] = (),
+               sheet: Optional[str] = None) -> Table:
     """Open a CSV or XLSX file (chosen by content) and return its header and a lazy row iterator.
 
     Blank rows are skipped; short rows are padded with "" (CSV) or None (XLSX).  Raises
-    ``TableError`` for an empty, undecodable or damaged file.  ``columns``: the columns the caller needs; an XLSX
-    workbook whose first sheet lacks one of them (an instructions sheet first, say) is read from its first sheet
-    that has them all, and the table's name then names the sheet ("labels.xlsx, sheet 'Data'"); when no sheet has
-    them, the first sheet is read (the caller's "no column" error says what it holds) unless the workbook has other
-    sheets, whose names the error then lists.
+    ``TableError`` for an empty, undecodable or damaged file.  A workbook is read from ``sheet`` when given;
+    else from its first visible sheet that has all ``columns`` (the columns the caller needs: an instructions sheet
+    in front does no harm), or its first visible sheet when no column is asked for.  In a workbook of several
+    sheets the table's name names the sheet ("labels.xlsx, sheet 'Data'") and ``Table.also`` lists the other sheets
+    that have the columns too (not read).  When no sheet has them, a one-sheet workbook is read anyway (the caller's
+    "no column" error says what it holds); otherwise the error lists every sheet with its columns.
     """
     path = Path(path)
     if not path.is_file():
         raise TableError(f"{path}: no such file")
     if is_xlsx(path):
-        return _read_xlsx(path, tuple(columns))
+        return _read_xlsx(path, tuple(columns), sheet)
+    if sheet is not None:
+        raise TableError(f"{path.name}: a sheet ('{sheet}') was asked for, but this is a CSV file, not a workbook")
     return _read_csv(path, encoding or detect_encoding(path))
+
+
+def require_columns(table: Table, columns: Sequence[str], *, unique: bool = False) -> list[int]:
+    """The index of each of ``columns`` in ``table``; a TableError naming a missing one (with the header's spelling
+    when only case or spacing differs, or a close name), the columns found and where the header was read."""
+    out = []
+    for col in columns:
+        if col not in table.columns:
+            found = [c for c in table.columns if c]
+            same = [c for c in found if " ".join(c.split()).casefold() == " ".join(col.split()).casefold()]
+            near = same or difflib.get_close_matches(col, found, n=1, cutoff=0.75)
+            raise TableError(f"{table.name}: no column '{col}'" + (f" (did you mean '{near[0]}'?)" if near else "")
+                             + f"; columns found: {', '.join(repr(c) for c in found) or 'none'} (the header is the "
+                             "first row that is not empty)")
+        if unique and table.columns.count(col) > 1:
+            raise TableError(f"{table.name}: {table.columns.count(col)} columns are named '{col}'; rename all but one")
+        out.append(table.columns.index(col))
+    return out
 
 
 def _read_csv(path: Path, encoding: str) -> Table:
@@ -155,13 +179,13 @@ def _read_csv(path: Path, encoding: str) -> Table:
     return Table(path.name, columns, rows())
 
 
-def _read_xlsx(path: Path, want: tuple[str, ...] = ()) -> Table:
+def _read_xlsx(path: Path, want: tuple[str, ...] = (), sheet: Optional[str] = None) -> Table:
     try:
         book = xlsx.Workbook(path)
     except xlsx.XlsxError as exc:
         raise TableError(f"{path.name}: {exc}") from None
     try:
-        name, sheet, (it, columns, notes) = _choose_sheet(book, path.name, want)
+        name, chosen, (it, columns, _), also = _choose_sheet(book, path.name, want, sheet)
     except BaseException:
         book.close()
         raise
@@ -178,46 +202,57 @@ def _read_xlsx(path: Path, want: tuple[str, ...] = ()) -> Table:
         finally:
             book.close()
 
-    return Table(name, columns, rows(), sheet)
+    return Table(name, columns, rows(), chosen, also)
 
 
-def _choose_sheet(book, file_name: str, want: tuple[str, ...]):
-    """(table name, sheet name or None for the first, header) of the sheet to read; see ``read_table``.
+def _choose_sheet(book, file_name: str, want: tuple[str, ...], asked: Optional[str]):
+    """(table name, sheet name or None, header, other sheets with the columns) of the sheet to read (``read_table``).
 
     A header cell holding a formula with no saved value names no column; it is an error only when it may be the
     column asked for: without ``want`` (the whole header matters), or when a wanted column is missing.
     """
     sheets = list(book.sheets)
-    first_error: Optional[TableError] = None
-    try:
-        first = _xlsx_header(book, None, file_name)
-    except TableError as exc:
-        if not want or len(sheets) < 2:
-            raise
-        first, first_error = None, exc
-    if first is not None:
-        if all(c in first[1] for c in want) and (want or not first[2]):
-            return file_name, None, first
-        if not want or len(sheets) < 2:
-            if first[2]:  # the missing column may be the header cell with no saved value
-                first[0].close()
-                raise TableError(f"{file_name}: {first[2][0]}: {UNSAVED_HINT}")
-            return file_name, None, first  # the caller names the missing column and the columns found
-        first[0].close()
-    held = [f"'{sheets[0]}' " + (_holds(first) if first is not None else _unreadable(first_error, file_name))]
-    for sheet in sheets[1:]:
-        label = f"{file_name}, sheet '{sheet}'"
+    if not sheets:
+        raise TableError(f"{file_name}: the workbook has no worksheet")
+
+    def label(sheet: str) -> str:
+        return f"{file_name}, sheet '{sheet}'" if len(sheets) > 1 else file_name
+
+    def checked(sheet: str, header):  # an unsaved header cell that may be a wanted column is an error
+        if header[2] and (not want or not all(c in header[1] for c in want)):
+            header[0].close()
+            raise TableError(f"{label(sheet)}: {header[2][0]}: {UNSAVED_HINT}")
+        return header
+
+    if asked is not None:
+        if asked not in book.sheets:
+            raise TableError(f"{file_name}: no sheet named '{asked}' (sheets: {', '.join(repr(s) for s in sheets)})")
+        return label(asked), asked if len(sheets) > 1 else None, checked(asked, _xlsx_header(book, asked,
+                                                                                            label(asked))), ()
+    order = [s for s in sheets if s not in book.hidden] + [s for s in sheets if s in book.hidden]
+    if not want or len(sheets) == 1:
+        first = order[0]
+        return label(first), first if len(sheets) > 1 else None, checked(first, _xlsx_header(book, first,
+                                                                                            label(first))), ()
+    found, held = [], []
+    for sheet in order:
         try:
-            found = _xlsx_header(book, sheet, label)
+            header = _xlsx_header(book, sheet, label(sheet))
         except TableError as exc:
-            held.append(f"'{sheet}' {_unreadable(exc, label)}")
+            held.append(f"'{sheet}' {_unreadable(exc, label(sheet))}")
             continue
-        if all(c in found[1] for c in want):
-            return label, sheet, found
-        found[0].close()
-        held.append(f"'{sheet}' {_holds(found)}")
-    raise TableError(f"{file_name}: no sheet has {'the column' if len(want) == 1 else 'all the columns'} "
-                     f"{', '.join(repr(c) for c in want)}; sheets: {'; '.join(held)}")
+        if all(c in header[1] for c in want):
+            found.append((sheet, header))
+            if len(found) > 1:
+                header[0].close()
+        else:
+            header[0].close()
+            held.append(f"'{sheet}'{' (hidden)' if sheet in book.hidden else ''} {_holds(header)}")
+    if not found:
+        raise TableError(f"{file_name}: no sheet has {'the column' if len(want) == 1 else 'all the columns'} "
+                         f"{', '.join(repr(c) for c in want)}; sheets: {'; '.join(held)}")
+    sheet, header = found[0]
+    return label(sheet), sheet, header, tuple(s for s, _ in found[1:])
 
 
 def _unreadable(exc: Optional[Exception], label: str) -> str:
@@ -246,7 +281,7 @@ def _xlsx_header(book, sheet: Optional[str], name: str) -> tuple[Iterator, list[
     except xlsx.XlsxError as exc:
         raise TableError(f"{name}: {exc}") from None
     if not header:
-        raise TableError(f"{name}: the {'first ' if sheet is None else ''}sheet has no header row")
+        raise TableError(f"{name}: the sheet has no header row")
     notes = [f"row {header_row}: {xlsx.unsaved_header(v, i, header_row)}"
              for i, v in enumerate(header) if type(v) is UnsavedFormula]
     columns = ["" if v is None or type(v) is UnsavedFormula else str(v).strip() for v in header]

@@ -231,10 +231,13 @@ class Workbook:
 
         self.epoch = CALENDAR_MAC_1904 if date1904 else CALENDAR_WINDOWS_1900
         self.sheets: dict[str, str] = {}  # worksheet name -> part; chartsheets and missing parts left out
+        self.hidden: set[str] = set()  # worksheets the workbook hides (state hidden or veryHidden)
         for sheet in root.iterfind(f"{{{MAIN}}}sheets/{{{MAIN}}}sheet"):
             kind, part = rels.get(sheet.get(f"{{{_REL}}}id"), ("", ""))
             if kind.endswith("/worksheet") and part in self.zip.NameToInfo:
                 self.sheets[sheet.get("name") or ""] = part
+                if (sheet.get("state") or "visible") != "visible":
+                    self.hidden.add(sheet.get("name") or "")
         by_type = {t.rsplit("/", 1)[-1]: p for t, p in rels.values()}
         self.shared = _shared_strings(self.zip, by_type.get("sharedStrings", "xl/sharedStrings.xml"))
         self.dates, self.durations = _date_styles(self.zip, by_type.get("styles", "xl/styles.xml"))

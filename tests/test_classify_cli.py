@@ -243,7 +243,9 @@ def test_a_workbook_is_read_from_its_first_sheet_with_the_column(tmp_path, reade
     wb.save(src)
     r = run("classify", src, "--text-column", "Text", "--out", dst)
     assert r.exit_code == 0, r.output
-    assert "2 rows (2 with text)" in r.output and "read from sheet 'Data'" in " ".join(r.output.split())
+    said = " ".join(r.output.split())
+    assert "2 rows (2 with text)" in said and "read from sheet 'Data'" in said
+    assert "the sheet 'Lists' also has a column 'Text' and was not read (--sheet NAME reads one)" in said
     with dst.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     for row, text in zip(rows, (TEXTS[0], TEXTS[3]), strict=True):
@@ -255,7 +257,17 @@ def test_a_workbook_is_read_from_its_first_sheet_with_the_column(tmp_path, reade
             "'Text'") in " ".join(r.output.split())
     r = reader_client.post("/classify/file", files={"file": ("book.xlsx", src.read_bytes())}, data={"text_column": "Text"})
     assert r.status_code == 200 and list(csv.DictReader(io.StringIO(r.text))) == rows
-    assert r.headers["X-Sheet"] == "Data"
+    assert r.headers["X-Sheet"] == "Data" and r.headers["X-Other-Sheets"] == "Lists"
+    r = reader_client.post("/classify/file", files={"file": ("book.xlsx", src.read_bytes())},
+                           data={"text_column": "Text", "sheet": "Lists"})
+    assert r.status_code == 200 and r.headers["X-Sheet"] == "Lists" and "X-Other-Sheets" not in r.headers
+    assert r.text.splitlines()[0].startswith("Text,sdg_goals") and len(r.text.splitlines()) == 1  # no data row
+    r = run("classify", src, "--text-column", "Text", "--out", dst, "--sheet", "Nope")
+    assert r.exit_code == 2 and "no sheet named 'Nope'" in r.output
+    r = run("classify", src, "--text-column", "text", "--out", dst, "--sheet", "Data")
+    assert r.exit_code == 2 and "no column 'text' (did you mean 'Text'?)" in " ".join(r.output.split())
+    r = run("classify", src, "--text-column", "Text", "--out", tmp_path / "out.txt")
+    assert r.exit_code == 2 and "--out must end in .csv or .xlsx" in r.output
     r = reader_client.post("/classify/file", files={"file": ("book.xlsx", src.read_bytes())}, data={"text_column": "T"})
     assert r.status_code == 422 and "no sheet has the column 'T'" in r.text
 

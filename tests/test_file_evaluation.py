@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 from openpyxl import Workbook, load_workbook
@@ -188,7 +189,8 @@ def test_files_that_cannot_be_evaluated_say_why(tmp_path):
     with pytest.raises(TableError, match="no column 'label'.*'id', 'text', 'sdg'"):
         read_labelled(f, "text", "label")
     with pytest.raises(TableError, match=r"labels.csv: no row has both a text in 'text' and a label in 'sdg' "
-                                         r"\(1 rows read; skipped: 1 with an empty label cell \(rows 2\)\)"):
+                                         r"\(1 rows read; skipped: 1 with an empty label cell \(rows 2\) \(--empty-is-none, or empty_is_none "
+                                         r"in the API, reads them as 'no label'\)\)"):
         read_labelled(f, "text", "sdg")
     _write_csv(f, [(1, "Some text", "SDG 99")])
     with pytest.raises(TableError, match=r"skipped: 1 with a label that names no code "
@@ -325,6 +327,13 @@ def test_evaluate_over_http_and_on_the_page(reader_client, monkeypatch):
         assert f"all, best goal only (one SDG goal per text)</td><td>sdg_goal</td><td class=\"num\">{report['texts']}" \
             f"</td>" in r.text and f"{one:.3f}" in r.text
         r = client.post("/classify-texts/evaluate", files={"file": ("svn.csv", data, "text/csv")},
+                        data={**form, "empty_is_none": "true", "max_goals": "1"})
+        assert r.status_code == 200
+        with_none = evaluate_file(SLOVENIA, "text", "sdg_goals", empty_is_none=True, settings=goal_cap_settings(1))
+        assert with_none["texts"] > report["texts"] and f"svn.csv: {with_none['texts']} texts from 57 rows" in r.text
+        assert 'name="empty_is_none" type="checkbox" value="true" checked' in r.text  # the form as it was sent
+        assert 'name="max_goals" type="checkbox" value="1" checked' in r.text and 'value="sdg_goals"' in r.text
+        r = client.post("/classify-texts/evaluate", files={"file": ("svn.csv", data, "text/csv")},
                         data={**form, "label_column": "goals"})
         assert r.status_code == 422 and "no column &#39;goals&#39;" in r.text and "Check the classifier" in r.text
     finally:
@@ -343,7 +352,22 @@ def test_labels_on_a_later_sheet(tmp_path):
     ws.append(["Abolish the death penalty and commute all death sentences.", "16"])
     wb.save(f)
     report = evaluate_file(f, "text", "sdg")
-    assert report["file"] == "labels.xlsx, sheet 'Labelled'" and report["texts"] == 1
+    assert report["file"] == "labels.xlsx, sheet 'Labelled'" and report["texts"] == 1 and report["other_sheets"] == []
+    assert report["settings"] == {"vocabulary": "sdg", "empty_is_none": False, "max_goals": None}
+    ws = wb.create_sheet("Labelled 2024")
+    ws.append(["text", "sdg"])
+    ws.append(["Ensure free primary education for all children.", "4"])
+    wb.save(f)
+    r = run("evaluate", f, "--text-column", "text", "--label-column", "sdg", "--max-goals", "1", "--empty-is-none")
+    said = " ".join(r.output.split())
+    assert r.exit_code == 0 and "labels.xlsx, sheet 'Labelled': 1 rows" in said
+    assert "not read: the sheet 'Labelled 2024' of the workbook also has these columns (--sheet NAME reads one)" in said
+    assert "goal rule: at most 1 goal per text; empty label cells read as 'no label'" in said
+    r = run("evaluate", f, "--text-column", "text", "--label-column", "sdg", "--sheet", "Labelled 2024", "--json")
+    report = json.loads(r.stdout)
+    assert report["file"] == "labels.xlsx, sheet 'Labelled 2024'" and report["other_sheets"] == []
+    r = run("evaluate", f, "--text-column", "text", "--label-column", "sdg", "--folds", "3")
+    assert r.exit_code == 2 and "--folds go with the shipped splits" in r.output
     r = run("evaluate", f, "--text-column", "text", "--label-column", "goal")
     assert r.exit_code == 2 and "no sheet has all the columns 'text', 'goal'; sheets: 'Notes' holds 'Labels are SDG goals, one or more per " \
         "text.'; 'Labelled' holds 'text', 'sdg'" in " ".join(r.output.split())

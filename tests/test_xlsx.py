@@ -13,7 +13,7 @@ from openpyxl.cell.rich_text import CellRichText, TextBlock
 from openpyxl.cell.text import InlineFont
 from openpyxl.utils.datetime import CALENDAR_MAC_1904
 
-from matcher.tables import TableError, read_table
+from matcher.tables import TableError, read_table, require_columns
 from matcher.xlsx import UnsavedFormula, XlsxError, read_rows
 
 from conftest import DATA, SHARED
@@ -263,7 +263,7 @@ def test_read_table_finds_the_sheet_with_the_columns(tmp_path):
     ws.append(["text", "sdg"])
     ws.append(["Abolish the death penalty.", "16"])
     wb.save(path)
-    with pytest.raises(TableError, match="the first sheet has no header row"):
+    with pytest.raises(TableError, match="book.xlsx, sheet 'Notes': the sheet has no header row"):
         read_table(path)
     table = read_table(path, columns=("text", "sdg"))
     assert table.name == "book.xlsx, sheet 'Both'" and table.columns == ["text", "sdg"]
@@ -315,3 +315,43 @@ def test_header_formulas_and_sheetless_workbooks_in_read_table(tmp_path):
     for columns in ((), ("text",)):
         with pytest.raises(TableError, match="book.xlsx: the workbook has no worksheet"):
             read_table(path, columns=columns)
+
+
+def test_read_table_sheets_hidden_asked_and_several_with_the_columns(tmp_path):
+    """A hidden sheet comes last; --sheet reads the sheet named; other sheets with the columns are listed."""
+    path = tmp_path / "years.xlsx"
+    wb = Workbook()
+    wb.active.title = "Lists"
+    wb.active.append(["text", "sdg"])  # a list sheet the workbook hides
+    wb.active.sheet_state = "hidden"
+    for year in ("2023", "2024"):
+        ws = wb.create_sheet(year)
+        ws.append(["text", "sdg"])
+        ws.append([f"A text of {year}.", "4"])
+    wb.save(path)
+    table = read_table(path, columns=("text", "sdg"))
+    assert (table.name, table.sheet, table.also) == ("years.xlsx, sheet '2023'", "2023", ("2024", "Lists"))
+    assert list(table.rows) == [(2, ["A text of 2023.", "4"])]
+    table = read_table(path, columns=("text",), sheet="2024")
+    assert (table.name, table.sheet, table.also) == ("years.xlsx, sheet '2024'", "2024", ())
+    assert list(table.rows) == [(2, ["A text of 2024.", "4"])]
+    assert read_table(path).sheet == "2023"  # no column asked for: the first visible sheet
+    with pytest.raises(TableError, match=r"years.xlsx: no sheet named '2025' \(sheets: 'Lists', '2023', '2024'\)"):
+        read_table(path, sheet="2025")
+    csv_path = tmp_path / "t.csv"
+    csv_path.write_text("text\nx\n", encoding="utf-8")
+    with pytest.raises(TableError, match="a sheet \\('2024'\\) was asked for, but this is a CSV file"):
+        read_table(csv_path, sheet="2024")
+
+
+def test_require_columns_suggests_the_header_spelling(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("Paragraph,SDG label\nx,5\n", encoding="utf-8")
+    table = read_table(path)
+    assert require_columns(table, ("SDG label", "Paragraph")) == [1, 0]
+    with pytest.raises(TableError) as err:
+        require_columns(table, ("paragraph",))
+    assert str(err.value) == ("t.csv: no column 'paragraph' (did you mean 'Paragraph'?); columns found: 'Paragraph', "
+                              "'SDG label' (the header is the first row that is not empty)")
+    with pytest.raises(TableError, match="no column 'goal'; columns found"):
+        require_columns(table, ("goal",))

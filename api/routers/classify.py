@@ -56,15 +56,18 @@ async def classify_file_upload(
         out_format: Annotated[Literal["csv", "xlsx"], Form(alias="format",
                                                             description="Format of the annotated file.")] = "csv",
         max_goals: Annotated[Optional[int], Form(ge=0, le=17, description="At most this many predicted SDG goals "
-                                                 "per text (1 = the primary goal; unset: the calibrated rule).")] = None):
+                                                 "per text (1 = the primary goal; unset: the calibrated rule).")] = None,
+        sheet: Annotated[Optional[str], Form(max_length=200, description="With an XLSX file: the sheet to read "
+                                             "(unset: the first visible sheet with the column(s)).")] = None):
     """The uploaded table with five columns added: sdg_goals, sdg_targets, themes (';'-separated), sdg_scores and
     evidence (JSON), as ``upr-align classify FILE --text-column COL --out OUT`` writes it (formula-like cells
     neutralised), in ``format`` (CSV unless asked: whatever was uploaded).  In XLSX a cell keeps at most 32,767
     characters: header ``X-Cells-Cut`` counts the input cells that were cut (0 in CSV).  Header
     ``X-Unsaved-Formulas`` counts the XLSX formula cells the file saved no value of: copied as their formula; such
-    a text is not classified and its evidence says why.  A workbook is read from its first sheet with the text
-    column; header ``X-Sheet`` (percent-encoded) names it when that is not the first sheet."""
-    return await run_in_threadpool(_annotate, file, text_column, out_format, goal_cap_settings(max_goals))
+    a text is not classified and its evidence says why.  A workbook is read from ``sheet``, else from its first
+    visible sheet with the text column; in a workbook of several sheets header ``X-Sheet`` names the sheet read and
+    ``X-Other-Sheets`` the other sheets with that column, not read (percent-encoded, ``;``-separated)."""
+    return await run_in_threadpool(_annotate, file, text_column, out_format, goal_cap_settings(max_goals), sheet)
 
 
 @contextmanager
@@ -73,27 +76,29 @@ def uploaded_table(file: UploadFile, what: str) -> Iterator[Path]:
     413 past ``upload_max_bytes``.  ``what`` says what the table should hold, for the 415 message."""
     name = Path(file.filename or "upload.csv").name or "upload.csv"
     if Path(name).suffix.lower() not in TABLE_SUFFIXES:
-        raise HTTPException(415, f"{name}: give a .csv or .xlsx file ({what})")
+        raise HTTPException(415, f"{name}: give a .csv, .txt (text saved by Excel) or .xlsx file ({what})")
     with tempfile.TemporaryDirectory(prefix="upr-align-upload-") as tmp:
         yield _spool(file, get_settings().upload_max_bytes, Path(tmp))
 
 
-def _annotate(file: UploadFile, text_column: str, out_format: str, settings) -> Response:
+def _annotate(file: UploadFile, text_column: str, out_format: str, settings, sheet: Optional[str] = None) -> Response:
     from matcher.file_classification import classify_file
     from matcher.tables import TableError
 
     with uploaded_table(file, "a table with a column of texts") as path:
         out = path.parent / f"{path.stem}_classified.{out_format}"
         try:
-            counts = classify_file(path, out, text_column, settings=settings)
+            counts = classify_file(path, out, text_column, settings=settings, sheet=sheet)
         except TableError as exc:
             raise HTTPException(422, str(exc)) from None
         data = out.read_bytes()
     media = XLSX if out_format == "xlsx" else "text/csv; charset=utf-8"
     headers = {"Content-Disposition": attachment(out.name), "X-Cells-Cut": str(counts.get("cells_cut", 0)),
                "X-Unsaved-Formulas": str(counts.get("unsaved_cells", 0))}
-    if counts.get("sheet"):  # a workbook read from a later sheet (its first lacked the column): which one
+    if counts.get("sheet"):  # a workbook of several sheets: which one was read, which others have the column
         headers["X-Sheet"] = quote(counts["sheet"], safe=" ")
+    if counts.get("other_sheets"):
+        headers["X-Other-Sheets"] = ";".join(quote(o, safe=" ") for o in counts["other_sheets"])
     return Response(data, media_type=media, headers=headers)
 
 
@@ -113,16 +118,20 @@ async def evaluate_upload(
                                                  "per text (unset: the calibrated rule).")] = None,
         out_format: Annotated[Literal["json", "csv", "xlsx"], Form(
             alias="format", description="json: the scores; csv/xlsx: one row per text with gold, predicted, missed "
-            "and extra labels and the evidence.")] = "json"):
+            "and extra labels and the evidence.")] = "json",
+        sheet: Annotated[Optional[str], Form(max_length=200, description="With an XLSX file: the sheet to read "
+                                             "(unset: the first visible sheet with the column(s)).")] = None):
     """The classifier in use scored against your labelled texts, as ``upr-align evaluate FILE`` does: micro and
     macro precision/recall/F1 for all texts and for those that do not nearly repeat a training text, per label,
-    with the rows read, merged and skipped (and why).  Nothing is stored."""
+    with the rows read, merged and skipped (and why).  Nothing is stored.  A workbook is read from ``sheet``, else
+    from its first visible sheet with both columns (the report's ``file`` names it; ``other_sheets`` lists the
+    other sheets with both columns, not read)."""
     return await run_in_threadpool(evaluate_labelled, file, text_column, label_column, vocabulary, empty_is_none,
-                                   goal_cap_settings(max_goals), out_format)
+                                   goal_cap_settings(max_goals), out_format, sheet)
 
 
 def evaluate_labelled(file: UploadFile, text_column: str, label_column: str, vocabulary: str, empty_is_none: bool,
-                      settings, out_format: str = "json"):
+                      settings, out_format: str = "json", sheet: Optional[str] = None):
     """The report of ``matcher.file_evaluation.evaluate_file`` on an upload (a dict), or its rows file (Response)."""
     from matcher.file_evaluation import evaluate_file
     from matcher.tables import TableError
@@ -131,7 +140,7 @@ def evaluate_labelled(file: UploadFile, text_column: str, label_column: str, voc
         out = path.parent / f"{path.stem}_evaluated.{out_format}" if out_format != "json" else None
         try:
             report = evaluate_file(path, text_column, label_column, vocabulary=vocabulary,
-                                   empty_is_none=empty_is_none, settings=settings, out=out)
+                                   empty_is_none=empty_is_none, settings=settings, out=out, sheet=sheet)
         except TableError as exc:
             raise HTTPException(422, str(exc)) from None
         if out is None:
