@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from matcher.exports import to_json, to_xlsx
+from matcher.tables import CSV_FILE_ENCODING
 
 from .main import DbOpt, JsonOpt, LimitOpt, _emit, _engine, _limit, _query, app, err, number_table, out
 
@@ -55,7 +56,7 @@ def _write(rows: list[dict], columns: list[str], fmt: str, out_file: Optional[Pa
         return
     if out_file is not None and fmt in ("csv", "json"):
         text = to_csv(rows, columns) if fmt == "csv" else to_json({"data": rows, "count": len(rows)})
-        out_file.write_text(text, encoding="utf-8")
+        out_file.write_text(text, encoding=CSV_FILE_ENCODING if fmt == "csv" else "utf-8")
         out.print(f"wrote {len(rows)} rows to {out_file}")
         return
     _emit(rows, len(rows), columns, fmt)

@@ -290,6 +290,9 @@ def _xlsx_header(book, sheet: Optional[str], name: str) -> tuple[Iterator, list[
     return it, columns, notes
 
 
+# CSV files and downloads start with a UTF-8 byte-order mark: Excel reads a CSV without one in the system's code page
+# (accents garbled); every reader of this project, pandas and Python's utf-8-sig skip it.  Not on stdout.
+CSV_FILE_ENCODING = "utf-8-sig"
 _UMASK = os.umask(0o022)  # read once, at import (os.umask can only be read by setting it)
 os.umask(_UMASK)
 
@@ -321,7 +324,7 @@ class TableWriter:
             self._wb = Workbook(write_only=True)
             self._ws = self._wb.create_sheet("classified")
         else:
-            self._fh = open(fd, "w", encoding="utf-8", newline="")
+            self._fh = open(fd, "w", encoding=CSV_FILE_ENCODING, newline="")
             self._csv = csv.writer(self._fh)
         try:
             self._write_raw(self.columns)

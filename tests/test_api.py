@@ -184,6 +184,7 @@ def test_exports_are_formula_safe(client):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     from matcher.report import GAP_COLUMNS
 
+    assert r.text.startswith("\ufeff")  # a UTF-8 byte-order mark, so that Excel reads the accents right
     assert r.text.lstrip("\ufeff").splitlines()[0].split(",") == GAP_COLUMNS  # the CLI's file columns
     r = client.get("/exports/gaps.xlsx", params={"country": "KEN", "by": "goal"})
     wb = load_workbook(io.BytesIO(r.content))

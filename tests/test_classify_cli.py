@@ -58,7 +58,8 @@ def test_csv_round_trip_with_the_five_columns(tmp_path):
             w.writerow([i, t, "-1 formula-looking note" if i == 0 else "Côte d'Ivoire"])
     r = run("classify", src, "--text-column", "Recommendation", "--out", dst)
     assert r.exit_code == 0, r.output
-    with dst.open(encoding="utf-8", newline="") as fh:
+    assert dst.read_bytes().startswith(b"\xef\xbb\xbfid,")  # a UTF-8 byte-order mark: Excel reads the accents right
+    with dst.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == ["id", "Recommendation", "note", *RESULT_COLUMNS]
     assert len(rows) == len(TEXTS)
@@ -96,7 +97,7 @@ def test_xlsx_round_trip_and_mac_roman_csv(tmp_path):
     r = run("classify", SAMPLE, "--text-column", "Text", "--out", dst2, "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["rows"] == 291
-    with dst2.open(encoding="utf-8", newline="") as fh:
+    with dst2.open(encoding="utf-8-sig", newline="") as fh:
         rows2 = list(csv.DictReader(fh))
     assert len(rows2) == 291 and any("Equité" in row["Text"] for row in rows2)
     assert sum(1 for row in rows2 if row["sdg_goals"]) > 200  # most recommendations get a goal
@@ -133,7 +134,7 @@ def test_a_formula_with_no_saved_value_is_copied_as_its_formula_and_not_classifi
             "column says why; 1 other cell is a formula with no saved value: copied as the formula (=…); open and "
             f"save the file in Excel or LibreOffice so its values are saved,{HINT_TAIL}") in " ".join(r.output.split())
     assert "3 rows (2 with text)" in r.output
-    with dst.open(encoding="utf-8", newline="") as fh:
+    with dst.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     _check_row(rows[0], TEXTS[0])
     assert rows[0]["note"] == "'=C2"  # its formula, as text (neutralised), never an empty cell
@@ -148,7 +149,7 @@ def test_a_formula_with_no_saved_value_is_copied_as_its_formula_and_not_classifi
     # over HTTP: the same file back, the cells counted in a header
     r = reader_client.post("/classify/file", files={"file": ("in.xlsx", src.read_bytes())}, data={"text_column": "Text"})
     assert r.status_code == 200 and r.headers["X-Unsaved-Formulas"] == "2"
-    assert list(csv.DictReader(io.StringIO(r.text))) == rows
+    assert list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig")))) == rows
 
 
 def test_missing_text_column_is_a_clear_error(tmp_path):
@@ -246,7 +247,7 @@ def test_a_workbook_is_read_from_its_first_sheet_with_the_column(tmp_path, reade
     said = " ".join(r.output.split())
     assert "2 rows (2 with text)" in said and "read from sheet 'Data'" in said
     assert "the sheet 'Lists' also has a column 'Text' and was not read (--sheet NAME reads one)" in said
-    with dst.open(encoding="utf-8", newline="") as fh:
+    with dst.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     for row, text in zip(rows, (TEXTS[0], TEXTS[3]), strict=True):
         _check_row(row, text)
@@ -256,12 +257,12 @@ def test_a_workbook_is_read_from_its_first_sheet_with_the_column(tmp_path, reade
             "Data.'; 'Empty' has no header row; 'Data' holds 'id', 'Text'; 'Lists' holds "
             "'Text'") in " ".join(r.output.split())
     r = reader_client.post("/classify/file", files={"file": ("book.xlsx", src.read_bytes())}, data={"text_column": "Text"})
-    assert r.status_code == 200 and list(csv.DictReader(io.StringIO(r.text))) == rows
+    assert r.status_code == 200 and list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig")))) == rows
     assert r.headers["X-Sheet"] == "Data" and r.headers["X-Other-Sheets"] == "Lists"
     r = reader_client.post("/classify/file", files={"file": ("book.xlsx", src.read_bytes())},
                            data={"text_column": "Text", "sheet": "Lists"})
     assert r.status_code == 200 and r.headers["X-Sheet"] == "Lists" and "X-Other-Sheets" not in r.headers
-    assert r.text.splitlines()[0].startswith("Text,sdg_goals") and len(r.text.splitlines()) == 1  # no data row
+    assert r.text.splitlines() == ["\ufeffText," + ",".join(RESULT_COLUMNS)]  # no data row; a BOM for Excel
     r = run("classify", src, "--text-column", "Text", "--out", dst, "--sheet", "Nope")
     assert r.exit_code == 2 and "no sheet named 'Nope'" in r.output
     r = run("classify", src, "--text-column", "text", "--out", dst, "--sheet", "Data")
@@ -294,6 +295,6 @@ def test_a_failed_run_leaves_no_half_written_table(tmp_path):
     same.write_text("Text\n" + "\n".join([TEXTS[0], TEXTS[3]] * 2000) + "\n", encoding="utf-8")
     r = run("classify", same, "--text-column", "Text", "--out", same)
     assert r.exit_code == 0, r.output
-    with same.open(encoding="utf-8", newline="") as fh:
+    with same.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 4000 and all(row["sdg_goals"] for row in rows)

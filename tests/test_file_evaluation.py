@@ -217,7 +217,7 @@ def test_real_ohchr_goals_scored_and_written_per_text(tmp_path):
     out = tmp_path / "rows.csv"
     report = evaluate_file(SLOVENIA, "text", "sdg_goals", out=out)
     assert report["rows"] == 57 and report["skipped"]["no_label"] > 0  # cycle 2 carries no goals
-    with out.open(encoding="utf-8", newline="") as fh:
+    with out.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == report["texts"] > 20
 

@@ -23,7 +23,7 @@ FILE_RESPONSES = {200: {"content": {"text/csv": {}, XLSX: {}}}}
 
 def _file(rows: list[dict], columns: list[str], fmt: str, name: str) -> Response:
     if fmt == "csv":
-        return Response(to_csv(rows, columns), media_type="text/csv; charset=utf-8",
+        return Response("\ufeff" + to_csv(rows, columns), media_type="text/csv; charset=utf-8",  # BOM: for Excel
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{name}.xlsx"
