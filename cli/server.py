@@ -29,11 +29,14 @@ def serve(
     import matcher
 
     url = db or matcher.get_settings().database_url
-    if db is None and "UPR_ALIGN_DATABASE_URL" not in os.environ and url.startswith("sqlite:///") \
-            and not Path(url.removeprefix("sqlite:///")).exists() and Path("upr-align-demo.db").exists():
+    new_file = url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists()
+    if db is None and "UPR_ALIGN_DATABASE_URL" not in os.environ and new_file and Path("upr-align-demo.db").exists():
         # `upr-align demo && upr-align serve` shows the demo: there is no store of one's own here yet
         db = "sqlite:///upr-align-demo.db"
         err.print(f"no store at {url.removeprefix('sqlite:///')}: serving the demo store upr-align-demo.db")
+    elif new_file:
+        err.print(f"no store at {url.removeprefix('sqlite:///')} yet: starting an empty one (to see the demo, run "
+                  "`upr-align demo` in this folder first; to fill it, `upr-align ingest …` or the page's upload)")
     if db:
         os.environ["UPR_ALIGN_DATABASE_URL"] = db  # the app factory (and any worker process) reads it
     engine = _engine(db)  # migrate (or refuse) before listening

@@ -150,3 +150,28 @@ def test_tables_never_cut_numbers_on_a_narrow_terminal():
     text = console.export_text()
     assert "322,664,695.00" in text and "22,923,854.01" in text and "…" not in text
     assert "technical" in text  # the text column wraps, it does not vanish
+
+
+def test_serve_says_which_store_it_serves(tmp_path, monkeypatch):
+    """No store of one's own: the demo store when `upr-align demo` made one here, else an empty store, said so."""
+    import shutil
+    import sys
+    import types
+
+    from matcher import settings as settings_mod
+
+    served = []
+    monkeypatch.setitem(sys.modules, "uvicorn", types.SimpleNamespace(run=lambda *a, **k: served.append(k)))
+    monkeypatch.setenv("UPR_ALIGN_DATABASE_URL", "")  # recorded, so that what serve sets is undone afterwards
+    monkeypatch.delenv("UPR_ALIGN_DATABASE_URL")
+    monkeypatch.chdir(tmp_path)
+    settings_mod.get_settings.cache_clear()
+    try:
+        r = run("serve", "--port", "8765")
+        assert r.exit_code == 0, r.output
+        assert "no store at upr-align.db yet: starting an empty one" in " ".join(r.output.split()) and served
+        shutil.move(tmp_path / "upr-align.db", tmp_path / "upr-align-demo.db")  # as if `upr-align demo` had run
+        r = run("serve", "--port", "8765")
+        assert "serving the demo store upr-align-demo.db" in " ".join(r.output.split()) and len(served) == 2
+    finally:
+        settings_mod.get_settings.cache_clear()
