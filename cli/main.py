@@ -483,7 +483,8 @@ def _classify_file(input_file: Path, text_column: str, out_file: Path, as_json: 
     if as_json:
         print(to_json({"out": str(out_file), **counts}))
     else:
-        out.print(f"{out_file}: {counts['rows']} rows ({counts['classified']} with text) in {counts['seconds']:.1f} s"
+        out.print(f"{out_file}: {counts['rows']} row{'' if counts['rows'] == 1 else 's'} ({counts['classified']} with "
+                  f"text) in {counts['seconds']:.1f} s"
                   + (f" (read from sheet '{escape(counts['sheet'])}')" if counts["sheet"] else ""), highlight=False)
         if counts.get("cells_cut"):
             err.print(f"[yellow]warning:[/yellow] {counts['cells_cut']} cells longer than 32,767 characters were cut "

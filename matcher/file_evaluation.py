@@ -231,7 +231,7 @@ def read_labelled(path: str | Path, text_column: str, label_column: str, *, voca
         raise TableError(f"{table.name}: the file has a header but no rows")
     if not items:
         raise TableError(f"{table.name}: no row has both a text in '{text_column}' and a label in '{label_column}' "
-                         f"({rows} rows read; {describe_skipped(counts)})")
+                         f"({_count(rows, 'row')} read; {describe_skipped(counts)})")
     return items, counts
 
 
@@ -335,6 +335,11 @@ def _write_rows(out: str | Path, items: list[LabelledText], results, seen: list[
     return writer.cells_cut
 
 
+def _count(n: int, word: str) -> str:
+    """"1 row", "2 rows"."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def describe_skipped(report: dict) -> str:
     """One line on the skipped rows: how many, why, and the first row numbers ("" when none was skipped)."""
     sk, where = report["skipped"], report["skipped_rows"]
@@ -342,7 +347,8 @@ def describe_skipped(report: dict) -> str:
     for key, what in SKIP_REASONS.items():
         if sk.get(key):
             noted = key in ("bad_label", "unsaved_formula")  # "row N: why", not a row number
-            shown = "; ".join(where[key][:3]) if noted else "rows " + ", ".join(map(str, where[key][:5]))
+            shown = "; ".join(where[key][:3]) if noted else \
+                ("row " if sk[key] == 1 else "rows ") + ", ".join(map(str, where[key][:5]))
             more = " …" if sk[key] > (3 if noted else 5) else ""
             parts.append(f"{sk[key]} with {what} ({shown}{more})"
                          + (f": {UNSAVED_HINT}" if key == "unsaved_formula" else "")
@@ -355,8 +361,10 @@ def format_file_report(report: dict) -> str:
     """The file's evaluation as plain text: what was read and skipped, the scores, then per label."""
     from .taxonomy import goal_short, theme_label
 
-    lines = [f"{report['file']}: {report['rows']} rows, {report['texts']} texts"
-             + (f" ({report['merged_rows']} rows repeat the text of an earlier row and were merged into it)"
+    lines = [f"{report['file']}: {_count(report['rows'], 'row')}, {_count(report['texts'], 'text')}"
+             + (f" ({_count(report['merged_rows'], 'row')} "
+                + ("repeats the text of an earlier row and was" if report["merged_rows"] == 1 else
+                   "repeat the text of an earlier row and were") + " merged into it)"
                 if report["merged_rows"] else "")]
     if report.get("other_sheets"):
         lines.append(f"not read: the sheet{'s' if len(report['other_sheets']) > 1 else ''} "

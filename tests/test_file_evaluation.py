@@ -142,7 +142,7 @@ def test_a_formula_with_no_saved_value_is_skipped_and_counted_never_an_empty_lab
 
     # every label a formula: the error says why and what to do
     _formula_labels(f, [("Ensure free primary education for all children.", "=C2", "4")])
-    with pytest.raises(TableError, match=r"no row has both a text in 'text' and a label in 'sdg' \(1 rows read; "
+    with pytest.raises(TableError, match=r"no row has both a text in 'text' and a label in 'sdg' \(1 row read; "
                                          r"skipped: 1 with a formula with no saved value \(row 2: column 'sdg'\): "
                                          r"open and save the file in Excel or LibreOffice"):
         read_labelled(f, "text", "sdg", empty_is_none=True)
@@ -154,7 +154,7 @@ def test_evaluate_reports_formulas_with_no_saved_value(tmp_path, reader_client):
                         ("Ensure free primary education for all children.", "=C3", "4")])
     r = run("evaluate", f, "--text-column", "text", "--label-column", "sdg", "--empty-is-none")
     assert r.exit_code == 0, r.output
-    assert "labels.xlsx: 2 rows, 1 texts" in r.output
+    assert "labels.xlsx: 2 rows, 1 text" in r.output
     assert ("skipped: 1 with a formula with no saved value (row 3: column 'sdg'): open and save the file in Excel or "
             f"LibreOffice so its values are saved,{HINT_TAIL}") in " ".join(r.output.split())
     report = evaluate_file(f, "text", "sdg", empty_is_none=True)
@@ -189,7 +189,7 @@ def test_files_that_cannot_be_evaluated_say_why(tmp_path):
     with pytest.raises(TableError, match="no column 'label'.*'id', 'text', 'sdg'"):
         read_labelled(f, "text", "label")
     with pytest.raises(TableError, match=r"labels.csv: no row has both a text in 'text' and a label in 'sdg' "
-                                         r"\(1 rows read; skipped: 1 with an empty label cell \(rows 2\) \(--empty-is-none, or empty_is_none "
+                                         r"\(1 row read; skipped: 1 with an empty label cell \(row 2\) \(--empty-is-none, or empty_is_none "
                                          r"in the API, reads them as 'no label'\)\)"):
         read_labelled(f, "text", "sdg")
     _write_csv(f, [(1, "Some text", "SDG 99")])
@@ -360,7 +360,7 @@ def test_labels_on_a_later_sheet(tmp_path):
     wb.save(f)
     r = run("evaluate", f, "--text-column", "text", "--label-column", "sdg", "--max-goals", "1", "--empty-is-none")
     said = " ".join(r.output.split())
-    assert r.exit_code == 0 and "labels.xlsx, sheet 'Labelled': 1 rows" in said
+    assert r.exit_code == 0 and "labels.xlsx, sheet 'Labelled': 1 row," in said
     assert "not read: the sheet 'Labelled 2024' of the workbook also has these columns (--sheet NAME reads one)" in said
     assert "goal rule: at most 1 goal per text; empty label cells read as 'no label'" in said
     r = run("evaluate", f, "--text-column", "text", "--label-column", "sdg", "--sheet", "Labelled 2024", "--json")
