@@ -60,7 +60,7 @@ def goal_shares(session: SessionDep, _: Reader, country: str,
 def goal_disagreements(session: SessionDep, _: Reader, country: str,
                        item_type: Annotated[str, Query(pattern="^(recommendation|cf_item|activity)$")] = "recommendation",
                        response: Optional[ResponseQ] = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                       offset: Annotated[int, Query(ge=0)] = 0):
+                       offset: Annotated[int, Query(ge=0, le=10**9)] = 0):
     """Items whose declared SDG goals differ from what their text alone gets (as ``upr-align disagreements``)."""
     from matcher.goal_shares import goal_disagreements as find
 

@@ -19,7 +19,8 @@ Offset = Annotated[int, Query(ge=0, le=10**9)]
 
 
 @router.get("/recommendations", response_model=Page[dict[str, Any]])
-def recommendations(session: SessionDep, _: Reader, country: Optional[str] = None, cycle: Optional[int] = None,
+def recommendations(session: SessionDep, _: Reader, country: Optional[str] = None,
+                    cycle: Annotated[Optional[int], Query(ge=1, le=99, description="UPR cycle (1, 2, 3, …).")] = None,
                     response: Annotated[Optional[str], Query(
                         pattern="^(accepted|noted|partially_accepted|pending|voluntary_pledge)$")] = None, theme: Optional[str] = None,
                     sdg: Annotated[Optional[str], Query(description="SDG goal (5) or target (5.2)")] = None,
