@@ -311,15 +311,16 @@ def evaluate_file_form(request: Request, session: SessionDep, file: UploadFile,
     form = {"text_column": text_column, "label_column": label_column, "sheet": sheet or "", "vocabulary": vocabulary,
             "max_goals": max_goals, "empty_is_none": empty_is_none}  # the form comes back as it was sent
     try:
+        workbook = (file.filename or "").lower().endswith(".xlsx")  # a sheet named for an earlier workbook: not a CSV's
         report = evaluate_labelled(file, text_column, label_column, vocabulary, empty_is_none,
-                                   goal_cap_settings(max_goals), sheet=sheet or None)
+                                   goal_cap_settings(max_goals), sheet=(sheet or None) if workbook else None)
     except HTTPException as exc:
         return _classify_response(request, "", [], None, status_code=exc.status_code, evaluation_error=exc.detail,
                                   eval_form=form)
     dimension = "goal" if vocabulary == "sdg" else "theme"
     for row in next(iter(report["per_label"].values())):
         row["name"] = code_label(dimension, row["code"])
-    report["skipped_text"] = describe_skipped(report)
+    report["skipped_text"] = describe_skipped(report, "tick “An empty label cell means no label” to read them so")
     return _classify_response(request, "", [], None, evaluation=report, eval_form=form)
 
 

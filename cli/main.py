@@ -483,7 +483,7 @@ def _classify_file(input_file: Path, text_column: str, out_file: Path, as_json: 
     if as_json:
         print(to_json({"out": str(out_file), **counts}))
     else:
-        out.print(f"{out_file}: {counts['rows']} row{'' if counts['rows'] == 1 else 's'} ({counts['classified']} with "
+        out.print(f"{escape(str(out_file))}: {counts['rows']} row{'' if counts['rows'] == 1 else 's'} ({counts['classified']} with "
                   f"text) in {counts['seconds']:.1f} s"
                   + (f" (read from sheet '{escape(counts['sheet'])}')" if counts["sheet"] else ""), highlight=False)
         if counts.get("cells_cut"):
@@ -619,7 +619,8 @@ def _evaluate_file(input_file: Path, text_column: str, label_column: str, vocabu
         return
     out.print(escape(format_file_report(report)), highlight=False)
     if out_file is not None:
-        out.print(f"{out_file}: one row per text (gold, predicted, missed, extra, evidence)")
+        out.print(f"{escape(str(out_file))}: one row per text (gold, predicted, missed, extra, evidence)",
+                  highlight=False)
         if report.get("cells_cut"):
             err.print(f"[yellow]warning:[/yellow] {report['cells_cut']} cells longer than 32,767 characters were cut "
                       "in the XLSX file (write .csv to keep them whole)")

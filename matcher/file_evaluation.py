@@ -235,6 +235,23 @@ def read_labelled(path: str | Path, text_column: str, label_column: str, *, voca
     return items, counts
 
 
+def goal_rule_in_force(s: Settings) -> dict:
+    """The goal rule predictions are made with: its numbers and whether settings set any (else: calibrated)."""
+    from .classify import goal_rule
+    from .model import default_model
+
+    threshold, relative, limit = goal_rule(default_model(), s)
+    changed = [k for k in ("threshold", "relative", "max") if getattr(s, f"classify_goal_{k}") is not None]
+    return {"threshold": threshold, "relative": relative, "max": limit,
+            "from": "settings: " + ", ".join(changed) if changed else "calibrated with the model"}
+
+
+def describe_rule(rule: dict) -> str:
+    """"threshold 0.10, relative 0.7, no cap (calibrated with the model)"."""
+    cap = f"at most {rule['max']} goal{'s' if rule['max'] != 1 else ''} per text" if rule["max"] else "no cap"
+    return f"threshold {rule['threshold']:.2f}, relative {rule['relative']:g}, {cap} ({rule['from']})"
+
+
 def seen_in_training(texts: list[str]) -> list[bool]:
     """True per text that nearly repeats a text the shipped model trained on (its score measures memory): the
     answer of ``matcher.splits.near_duplicate_mask`` against the training texts, which are counted once a process."""
@@ -257,9 +274,8 @@ def evaluate_file(path: str | Path, text_column: str, label_column: str, *, voca
 
     items, report = read_labelled(path, text_column, label_column, vocabulary=vocabulary,
                                   empty_is_none=empty_is_none, sheet=sheet)
-    cap = (settings or get_settings()).classify_goal_max
     report["settings"] = {"vocabulary": vocabulary, "empty_is_none": empty_is_none,
-                          "max_goals": None if cap is None else cap}
+                          "goal_rule": goal_rule_in_force(settings or get_settings()) if vocabulary == "sdg" else None}
     seen = seen_in_training([t.text for t in items])
     # SDG labels under the goal rule in force are also scored with the best goal of each text only (--max-goals 1),
     # so a user whose labels give one goal per text sees what that option would score, without a second run
@@ -340,8 +356,12 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def describe_skipped(report: dict) -> str:
-    """One line on the skipped rows: how many, why, and the first row numbers ("" when none was skipped)."""
+EMPTY_HINT = "--empty-is-none, or empty_is_none in the API, reads them as 'no label'"
+
+
+def describe_skipped(report: dict, empty_hint: str = EMPTY_HINT) -> str:
+    """One line on the skipped rows: how many, why, and the first row numbers ("" when none was skipped);
+    ``empty_hint`` says how to read empty label cells as 'no label' where the line is shown."""
     sk, where = report["skipped"], report["skipped_rows"]
     parts = []
     for key, what in SKIP_REASONS.items():
@@ -352,8 +372,7 @@ def describe_skipped(report: dict) -> str:
             more = " …" if sk[key] > (3 if noted else 5) else ""
             parts.append(f"{sk[key]} with {what} ({shown}{more})"
                          + (f": {UNSAVED_HINT}" if key == "unsaved_formula" else "")
-                         + (" (--empty-is-none, or empty_is_none in the API, reads them as 'no label')"
-                            if key == "no_label" else ""))
+                         + (f" ({empty_hint})" if key == "no_label" else ""))
     return "skipped: " + "; ".join(parts) if parts else ""
 
 
@@ -373,15 +392,13 @@ def format_file_report(report: dict) -> str:
     skipped = describe_skipped(report)
     if skipped:
         lines.append(skipped)
-    rule = (report.get("settings") or {}).get("max_goals")
-    lines.append(f"model {report['model_version']}, goal rule: "
-                 + ("the calibrated one" if rule is None else f"at most {rule} goal{'s' if rule != 1 else ''} per text"
-                    if rule else "no cap")
-                 + ("; empty label cells read as 'no label'" if (report.get("settings") or {}).get("empty_is_none")
-                    else "")
+    settings = report.get("settings") or {}
+    lines.append(f"model {report['model_version']}"
+                 + (f", goal rule: {describe_rule(settings['goal_rule'])}" if settings.get("goal_rule") else "")
+                 + ("; empty label cells read as 'no label'" if settings.get("empty_is_none") else "")
                  + f"; labels per text: gold {report['gold_per_text']:.2f}, predicted {report['predicted_per_text']:.2f}")
     if report["seen"] == report["texts"]:
-        lines.append(f"all {report['texts']} texts nearly repeat a text the model trained on: these scores measure "
+        lines.append(f"all {_count(report['texts'], 'text')} nearly repeat a text the model trained on: these scores measure "
                      "memory, not the classifier")
     elif report["seen"]:
         lines.append(f"{report['seen']} of {report['texts']} texts nearly repeat a text the model trained on: their "

@@ -17,8 +17,9 @@ import codecs
 import csv
 import difflib
 import os
+import secrets
+import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
@@ -124,6 +125,11 @@ def read_table(path: str | Path, *, encoding: str | None = None, columns: Sequen
     return _read_csv(path, encoding or detect_encoding(path))
 
 
+def _same_name(a: str, b: str) -> bool:
+    """The same column name but for case and spacing ("Paragraph" and "paragraph ")."""
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
 def require_columns(table: Table, columns: Sequence[str], *, unique: bool = False) -> list[int]:
     """The index of each of ``columns`` in ``table``; a TableError naming a missing one (with the header's spelling
     when only case or spacing differs, or a close name), the columns found and where the header was read."""
@@ -131,7 +137,7 @@ def require_columns(table: Table, columns: Sequence[str], *, unique: bool = Fals
     for col in columns:
         if col not in table.columns:
             found = [c for c in table.columns if c]
-            same = [c for c in found if " ".join(c.split()).casefold() == " ".join(col.split()).casefold()]
+            same = [c for c in found if _same_name(c, col)]
             near = same or difflib.get_close_matches(col, found, n=1, cutoff=0.75)
             raise TableError(f"{table.name}: no column '{col}'" + (f" (did you mean '{near[0]}'?)" if near else "")
                              + f"; columns found: {', '.join(repr(c) for c in found) or 'none'} (the header is the "
@@ -216,7 +222,8 @@ def _choose_sheet(book, file_name: str, want: tuple[str, ...], asked: Optional[s
         raise TableError(f"{file_name}: the workbook has no worksheet")
 
     def label(sheet: str) -> str:
-        return f"{file_name}, sheet '{sheet}'" if len(sheets) > 1 else file_name
+        hidden = "hidden " if sheet in book.hidden else ""
+        return f"{file_name}, {hidden}sheet '{sheet}'" if len(sheets) > 1 else file_name
 
     def checked(sheet: str, header):  # an unsaved header cell that may be a wanted column is an error
         if header[2] and (not want or not all(c in header[1] for c in want)):
@@ -234,13 +241,14 @@ def _choose_sheet(book, file_name: str, want: tuple[str, ...], asked: Optional[s
         first = order[0]
         return label(first), first if len(sheets) > 1 else None, checked(first, _xlsx_header(book, first,
                                                                                             label(first))), ()
-    found, held = [], []
+    found, held, seen = [], [], []
     for sheet in order:
         try:
             header = _xlsx_header(book, sheet, label(sheet))
         except TableError as exc:
             held.append(f"'{sheet}' {_unreadable(exc, label(sheet))}")
             continue
+        seen += [(sheet, c) for c in header[1] if c]
         if all(c in header[1] for c in want):
             found.append((sheet, header))
             if len(found) > 1:
@@ -249,8 +257,15 @@ def _choose_sheet(book, file_name: str, want: tuple[str, ...], asked: Optional[s
             header[0].close()
             held.append(f"'{sheet}'{' (hidden)' if sheet in book.hidden else ''} {_holds(header)}")
     if not found:
+        first_sheet = {}  # each close spelling once, with the first sheet that has it
+        for w in want:
+            if not any(w == c for _, c in seen):
+                for s, c in seen:
+                    first_sheet.setdefault(c, s) if _same_name(w, c) else None
+        near = [f"'{c}' on sheet '{s}'" for c, s in list(first_sheet.items())[:3]]
         raise TableError(f"{file_name}: no sheet has {'the column' if len(want) == 1 else 'all the columns'} "
-                         f"{', '.join(repr(c) for c in want)}; sheets: {'; '.join(held)}")
+                         f"{', '.join(repr(c) for c in want)}" + (f" (did you mean {' or '.join(near)}?)" if near else "")
+                         + f"; sheets: {'; '.join(held)}")
     sheet, header = found[0]
     return label(sheet), sheet, header, tuple(s for s, _ in found[1:])
 
@@ -293,8 +308,6 @@ def _xlsx_header(book, sheet: Optional[str], name: str) -> tuple[Iterator, list[
 # CSV files and downloads start with a UTF-8 byte-order mark: Excel reads a CSV without one in the system's code page
 # (accents garbled); every reader of this project, pandas and Python's utf-8-sig skip it.  Not on stdout.
 CSV_FILE_ENCODING = "utf-8-sig"
-_UMASK = os.umask(0o022)  # read once, at import (os.umask can only be read by setting it)
-os.umask(_UMASK)
 
 
 class TableWriter:
@@ -304,7 +317,9 @@ class TableWriter:
     ``XLSX_CELL_CHARS`` characters (what Excel holds): longer text is cut there and counted in ``cells_cut``.
     The rows go to a temporary file beside ``path`` that replaces it only when the block ends without an error:
     a job that fails half way leaves no half-written table (and an earlier file of that name as it was), and a
-    table written over the file it reads from is not cut short while it is read.
+    table written over the file it reads from is not cut short while it is read.  A target that could not be
+    written (no such folder, a folder, a read-only file, a file another program holds) is a TableError at once,
+    before any work; a symbolic link is written through.
     """
 
     def __init__(self, path: str | Path, columns: list[str]):
@@ -315,8 +330,14 @@ class TableWriter:
         self.cells_cut = 0
 
     def __enter__(self) -> "TableWriter":
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
-        self._tmp = Path(tmp)
+        self._target = Path(os.path.realpath(self.path))  # through a symbolic link: the file it points to
+        self._check_target()
+        tmp = self._target.parent / f".{self._target.name}.{secrets.token_hex(4)}.part"
+        try:  # created as a plain open() would create the file (the umask applies), never over another file
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        except OSError as exc:
+            raise TableError(f"{self.path}: cannot write a file in {self._target.parent} ({exc.strerror})") from None
+        self._tmp = tmp
         if self.xlsx:
             from openpyxl import Workbook
 
@@ -332,6 +353,22 @@ class TableWriter:
             self.__exit__(*sys.exc_info())
             raise
         return self
+
+    def _check_target(self) -> None:
+        """Refuse at once, before any work, a target that could not be written at the end."""
+        target = self._target
+        if not target.parent.is_dir():
+            raise TableError(f"{self.path}: no folder {target.parent}")
+        if target.is_dir():
+            raise TableError(f"{self.path}: is a folder; give a file name ending in .csv or .xlsx")
+        if target.exists():
+            if not os.access(target, os.W_OK):
+                raise TableError(f"{self.path}: the file is read-only; choose another name or make it writable")
+            try:  # a file another program holds open (Excel on Windows) is refused here, not after the work
+                open(target, "r+b").close()
+            except OSError as exc:
+                raise TableError(f"{self.path}: cannot be written ({exc.strerror}; is it open in another "
+                                 "program?)") from None
 
     def write(self, cells: list[Any]) -> None:
         """One row, in the order of ``columns``."""
@@ -363,8 +400,21 @@ class TableWriter:
             else:
                 self._fh.close()
             if exc_type is None:
-                # mkstemp makes the file private: give it the mode a plain open() would (or the replaced file's)
-                os.chmod(self._tmp, self.path.stat().st_mode & 0o777 if self.path.exists() else 0o666 & ~_UMASK)
-                os.replace(self._tmp, self.path)
+                self._replace_target()
         finally:
             self._tmp.unlink(missing_ok=True)
+
+    def _replace_target(self) -> None:
+        target = self._target
+        if target.exists():
+            try:  # the replaced file's permissions, as far as the file system keeps them
+                os.chmod(self._tmp, target.stat().st_mode & 0o777)
+            except OSError:
+                pass
+        try:
+            os.replace(self._tmp, target)
+        except OSError:
+            try:  # a target the file system cannot rename onto (a mounted file, some shares): copy the finished file
+                shutil.copyfile(self._tmp, target)
+            except OSError as exc:
+                raise TableError(f"{self.path}: cannot be written ({exc.strerror})") from None

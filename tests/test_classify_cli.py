@@ -290,7 +290,19 @@ def test_a_failed_run_leaves_no_half_written_table(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv", "out.xlsx"]
     umask = os.umask(0o022)
     os.umask(umask)
-    assert dst.stat().st_mode & 0o777 == 0o666 & ~umask  # as a plain open() makes it, not private to the process
+    assert (tmp_path / "out.xlsx").stat().st_mode & 0o777 == 0o666 & ~umask  # as a plain open() makes a new file
+    dst.chmod(0o640)
+    assert run("classify", SAMPLE, "--text-column", "Text", "--out", dst).exit_code == 0
+    assert dst.stat().st_mode & 0o777 == 0o640  # a replaced file keeps its permissions
+    # refused before any work: a missing folder, a folder; a symbolic link is written through
+    (tmp_path / "folder.csv").mkdir()
+    for out, said in ((tmp_path / "nope" / "o.csv", "no folder"), (tmp_path / "folder.csv", "is a folder")):
+        r = run("classify", SAMPLE, "--text-column", "Text", "--out", out)
+        assert r.exit_code == 2 and said in " ".join(r.output.split()), r.output
+    (tmp_path / "link.csv").symlink_to(dst)
+    dst.write_text("before\n", encoding="utf-8")
+    assert run("classify", SAMPLE, "--text-column", "Text", "--out", tmp_path / "link.csv").exit_code == 0
+    assert (tmp_path / "link.csv").is_symlink() and dst.read_bytes().startswith(b"\xef\xbb\xbfTo,")
     same = tmp_path / "same.csv"
     same.write_text("Text\n" + "\n".join([TEXTS[0], TEXTS[3]] * 2000) + "\n", encoding="utf-8")
     r = run("classify", same, "--text-column", "Text", "--out", same)

@@ -333,6 +333,10 @@ def test_evaluate_over_http_and_on_the_page(reader_client, monkeypatch):
         assert with_none["texts"] > report["texts"] and f"svn.csv: {with_none['texts']} texts from 57 rows" in r.text
         assert 'name="empty_is_none" type="checkbox" value="true" checked' in r.text  # the form as it was sent
         assert 'name="max_goals" type="checkbox" value="1" checked' in r.text and 'value="sdg_goals"' in r.text
+        assert "tick “An empty label cell means no label” to read them so" not in r.text  # none skipped for it now
+        r = client.post("/classify-texts/evaluate", files={"file": ("svn.csv", data, "text/csv")},
+                        data={**form, "sheet": "2023"})  # a sheet left in the form from a workbook: a CSV ignores it
+        assert r.status_code == 200 and "tick “An empty label cell means no label” to read them so" in r.text
         r = client.post("/classify-texts/evaluate", files={"file": ("svn.csv", data, "text/csv")},
                         data={**form, "label_column": "goals"})
         assert r.status_code == 422 and "no column &#39;goals&#39;" in r.text and "Check the classifier" in r.text
@@ -341,7 +345,7 @@ def test_evaluate_over_http_and_on_the_page(reader_client, monkeypatch):
         settings_mod.get_settings.cache_clear()
 
 
-def test_labels_on_a_later_sheet(tmp_path):
+def test_labels_on_a_later_sheet(tmp_path, reader_client):
     """A workbook with a notes sheet first: the sheet with both columns is read, and the report names it."""
     f = tmp_path / "labels.xlsx"
     wb = Workbook()
@@ -353,7 +357,11 @@ def test_labels_on_a_later_sheet(tmp_path):
     wb.save(f)
     report = evaluate_file(f, "text", "sdg")
     assert report["file"] == "labels.xlsx, sheet 'Labelled'" and report["texts"] == 1 and report["other_sheets"] == []
-    assert report["settings"] == {"vocabulary": "sdg", "empty_is_none": False, "max_goals": None}
+    from matcher.model import default_model
+
+    rule = default_model().goal_rule  # the rule calibrated when the model was fitted
+    assert report["settings"] == {"vocabulary": "sdg", "empty_is_none": False, "goal_rule": {
+        "threshold": rule["threshold"], "relative": rule["relative"], "max": 0, "from": "calibrated with the model"}}
     ws = wb.create_sheet("Labelled 2024")
     ws.append(["text", "sdg"])
     ws.append(["Ensure free primary education for all children.", "4"])
@@ -362,10 +370,15 @@ def test_labels_on_a_later_sheet(tmp_path):
     said = " ".join(r.output.split())
     assert r.exit_code == 0 and "labels.xlsx, sheet 'Labelled': 1 row," in said
     assert "not read: the sheet 'Labelled 2024' of the workbook also has these columns (--sheet NAME reads one)" in said
-    assert "goal rule: at most 1 goal per text; empty label cells read as 'no label'" in said
+    assert f"goal rule: threshold {rule['threshold']:.2f}, relative {rule['relative']:g}, at most 1 goal per text " \
+        "(settings: max); empty label cells read as 'no label'" in said
     r = run("evaluate", f, "--text-column", "text", "--label-column", "sdg", "--sheet", "Labelled 2024", "--json")
     report = json.loads(r.stdout)
     assert report["file"] == "labels.xlsx, sheet 'Labelled 2024'" and report["other_sheets"] == []
+    r = reader_client.post("/classify-texts/evaluate", files={"file": ("labels.xlsx", f.read_bytes())},
+                           data={"text_column": "text", "label_column": "sdg"})
+    assert r.status_code == 200 and "labels.xlsx, sheet &#39;Labelled&#39;: 1 text from 1 row" in r.text
+    assert "Not read: the sheet “Labelled 2024” of the workbook also has these columns" in r.text
     r = run("evaluate", f, "--text-column", "text", "--label-column", "sdg", "--folds", "3")
     assert r.exit_code == 2 and "--folds go with the shipped splits" in r.output
     r = run("evaluate", f, "--text-column", "text", "--label-column", "goal")

@@ -336,6 +336,10 @@ def test_read_table_sheets_hidden_asked_and_several_with_the_columns(tmp_path):
     assert (table.name, table.sheet, table.also) == ("years.xlsx, sheet '2024'", "2024", ())
     assert list(table.rows) == [(2, ["A text of 2024.", "4"])]
     assert read_table(path).sheet == "2023"  # no column asked for: the first visible sheet
+    assert read_table(path, sheet="Lists").name == "years.xlsx, hidden sheet 'Lists'"
+    with pytest.raises(TableError, match=r"no sheet has all the columns 'TEXT', 'sdg' \(did you mean 'text' on sheet "
+                                         r"'2023'\?\); sheets: '2023' holds 'text', 'sdg'"):
+        read_table(path, columns=("TEXT", "sdg"))
     with pytest.raises(TableError, match=r"years.xlsx: no sheet named '2025' \(sheets: 'Lists', '2023', '2024'\)"):
         read_table(path, sheet="2025")
     csv_path = tmp_path / "t.csv"

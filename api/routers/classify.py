@@ -98,7 +98,9 @@ def _annotate(file: UploadFile, text_column: str, out_format: str, settings, she
     if counts.get("sheet"):  # a workbook of several sheets: which one was read, which others have the column
         headers["X-Sheet"] = quote(counts["sheet"], safe=" ")
     if counts.get("other_sheets"):
-        headers["X-Other-Sheets"] = ";".join(quote(o, safe=" ") for o in counts["other_sheets"])
+        others = counts["other_sheets"]  # at most 20 named: a header stays short
+        headers["X-Other-Sheets"] = ";".join(quote(o, safe=" ") for o in others[:20]) + (
+            f";… {len(others) - 20} more" if len(others) > 20 else "")
     return Response(data, media_type=media, headers=headers)
 
 
