@@ -12,7 +12,6 @@ from _rss import peak_rss_mb  # noqa: E402  (bench/ is the script folder)
 import argparse
 import csv
 import io
-import resource
 import sys
 import tempfile
 import time

@@ -34,7 +34,6 @@ import os
 import pickle
 import re
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")

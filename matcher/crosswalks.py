@@ -11,7 +11,7 @@ from typing import NamedTuple, Optional
 
 from mappings import table
 
-from .taxonomy import THEME_VOCABULARIES, theme, theme_code
+from .taxonomy import THEME_VOCABULARIES, theme_code
 
 BASES = ("curated", "inferred")
 

@@ -19,7 +19,6 @@ Items with no predicted goal are counted apart (``without_prediction``): a text 
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Iterable, Iterator, Optional
 
 from sqlalchemy import select

@@ -1,7 +1,6 @@
 """The text component's TF-IDF space (matcher.tfidf) has scikit-learn's TfidfVectorizer weights (issue #5)."""
 from __future__ import annotations
 
-import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer

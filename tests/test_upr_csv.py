@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from matcher import import_file
-from matcher.models import ImportBatch, ItemTag, Recommendation, RecommendingState
+from matcher.models import ItemTag, Recommendation, RecommendingState
 from matcher.xlsx import UNSAVED_HINT
 
 from conftest import DATA, rec_at, table_counts
