@@ -1,4 +1,8 @@
-"""Writing tables for people: CSV/JSON text, with spreadsheet formula injection neutralised."""
+"""Writing tables for people: CSV/JSON text and XLSX sheets, with spreadsheet formula injection neutralised.
+
+In CSV a text a spreadsheet would run (it starts with = + - @, a tab or a line break) gets a leading apostrophe
+(``safe_cell``); in XLSX it stays as written in a text cell that carries Excel's quote prefix (``xlsx_cell``,
+``as_text``): shown exactly as written, never run, and a bullet such as "- Ensure access" keeps its look."""
 from __future__ import annotations
 
 import csv
@@ -22,6 +26,25 @@ def safe_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
+
+
+def xlsx_cell(ws, value: Any) -> Any:
+    """``value`` for a new cell of the XLSX sheet ``ws``: a string a spreadsheet would run becomes a text cell with
+    Excel's quote prefix (not a formula, and no apostrophe added to the text); anything else passes unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        from openpyxl.cell import WriteOnlyCell
+
+        return as_text(WriteOnlyCell(ws, value=value))
+    return value
+
+
+def as_text(cell):
+    """``cell`` (an openpyxl cell) made a text cell with Excel's quote prefix when its string looks like a formula
+    (openpyxl takes a string starting with '=' for a formula); returns the cell."""
+    if isinstance(cell.value, str) and cell.value.startswith(_FORMULA_START):
+        cell.data_type = "s"
+        cell.quotePrefix = True
+    return cell
 
 
 def flat(value: Any) -> Any:
@@ -87,11 +110,11 @@ def write_sheet(ws, rows: Sequence[dict], columns: Sequence[str], number_formats
     if len(rows) >= EXCEL_MAX_ROWS:
         raise ValueError(f"sheet '{ws.title}': {len(rows):,} rows do not fit in a spreadsheet "
                          f"({EXCEL_MAX_ROWS - 1:,} at most); export it as CSV instead")
-    ws.append([safe_cell(str(c)) for c in columns])
+    ws.append([xlsx_cell(ws, str(c)) for c in columns])
     widths = [len(str(c)) + 2 for c in columns]
     for n, row in enumerate(rows):
-        values = [_fit(safe_cell(flat(row.get(c)))) for c in columns]
-        ws.append(values)
+        values = [_fit(flat(row.get(c))) for c in columns]
+        ws.append([xlsx_cell(ws, v) for v in values])
         if n < 200:  # column widths from a sample: enough to read, cheap on big sheets
             widths = [max(w, len(str(v)) + 2 if v is not None else 0) for w, v in zip(widths, values)]
     ws.freeze_panes = "A2"

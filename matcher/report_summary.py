@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from . import coverage, funding
 from .countries import country_name
-from .exports import safe_cell
+from .exports import as_text, xlsx_cell
 from .models import Activity, CFItem, FundingCell, ImportBatch, ItemCountry, Link, MoneyFact, Recommendation
 from .report import MONEY_FORMAT, SOURCES, code_label, responses
 
@@ -43,7 +43,7 @@ def write_summary(ws, session: Session, country: str) -> int:
     if not accepted["recommendations"] + noted["recommendations"]:
         lines.append(f"No matched recommendations for {country}: run `upr-align match` first (or check the country).")
     for line in lines:
-        ws.append([safe_cell(line)])
+        ws.append([xlsx_cell(ws, line)])
     ws["A1"].font = Font(bold=True, size=14)
     s = _Sections(ws, ws.max_row + 2)
     s.table("Data in this report (files with items of this country)",
@@ -103,22 +103,22 @@ class _Sections:
         from openpyxl.styles import Alignment, Font
 
         ws, top = self.ws, self.row
-        ws.cell(row=top, column=1, value=safe_cell(title)).font = Font(bold=True)
+        as_text(ws.cell(row=top, column=1, value=title)).font = Font(bold=True)
         for k, h in enumerate(header, start=1):
-            cell = ws.cell(row=top + 1, column=k, value=safe_cell(h))
+            cell = as_text(ws.cell(row=top + 1, column=k, value=h))
             cell.font, cell.alignment = Font(bold=True), Alignment(wrap_text=True, vertical="top")
         ws.row_dimensions[top + 1].height = 45  # three lines of a wrapped header
         for i, values in enumerate(rows, start=top + 2):
             for k, v in enumerate(values, start=1):
-                cell = ws.cell(row=i, column=k, value=safe_cell(float(v) if isinstance(v, Decimal) else v))
+                cell = as_text(ws.cell(row=i, column=k, value=float(v) if isinstance(v, Decimal) else v))
                 if money_from is not None and k > money_from and isinstance(cell.value, float):
                     cell.number_format = MONEY_FORMAT
         end = top + 1 + len(rows)
         if not rows:
             end += 1
-            ws.cell(row=end, column=1, value=safe_cell(empty))
+            as_text(ws.cell(row=end, column=1, value=empty))
         for k, note in enumerate(notes, start=end + 1):
-            ws.cell(row=k, column=1, value=safe_cell(note))
+            as_text(ws.cell(row=k, column=1, value=note))
         self.row = end + len(notes) + 3
         if chart and rows:
             title, first, last, unit, horizontal = chart

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 from . import xlsx
-from .exports import XLSX_CELL_CHARS, safe_cell
+from .exports import XLSX_CELL_CHARS, safe_cell, xlsx_cell
 from .sources import Source
 from .xlsx import UNSAVED_HINT, UnsavedFormula
 
@@ -376,19 +376,18 @@ class TableWriter:
         self.rows += 1
 
     def _write_raw(self, cells: list[Any]) -> None:
-        safe = [safe_cell(c) for c in cells]
         if self.xlsx:
             from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
             # control characters (e.g. vertical tab pasted from Word) are not allowed in XLSX cells
-            cells = [ILLEGAL_CHARACTERS_RE.sub("", c) if isinstance(c, str) else c for c in safe]
+            cells = [ILLEGAL_CHARACTERS_RE.sub("", c) if isinstance(c, str) else c for c in cells]
             for i, c in enumerate(cells):
                 if isinstance(c, str) and len(c) > XLSX_CELL_CHARS:
                     cells[i] = c[:XLSX_CELL_CHARS]
                     self.cells_cut += 1
-            self._ws.append(cells)
+            self._ws.append([xlsx_cell(self._ws, c) for c in cells])  # formula-like text: quote-prefixed text
         else:
-            self._csv.writerow(["" if c is None else c for c in safe])
+            self._csv.writerow(["" if c is None else safe_cell(c) for c in cells])
 
     def __exit__(self, exc_type, *_exc) -> None:
         try:

@@ -88,7 +88,9 @@ def test_xlsx_round_trip_and_mac_roman_csv(tmp_path):
     out.close()
     assert rows[0] == ["Text", "year", *RESULT_COLUMNS] and len(rows) == len(TEXTS) + 1
     assert [row[1] for row in rows[1:]] == [2020, 2021, 2022, 2023]  # numbers stay numbers
-    assert rows[2][0] == "'" + TEXTS[1]
+    assert rows[2][0] == TEXTS[1]  # as written, in a quote-prefixed text cell (not a formula):
+    cell = load_workbook(dst).worksheets[0]["A3"]
+    assert cell.data_type == "s" and cell.quotePrefix and cell.value == TEXTS[1]
     for row, text in zip(rows[1:], TEXTS):
         _check_row({k: ("" if v is None else v) for k, v in zip(rows[0], row)}, text)
 

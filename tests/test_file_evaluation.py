@@ -268,7 +268,9 @@ def test_texts_the_model_trained_on_are_scored_apart(tmp_path):
     rows = list(load_workbook(out).active.values)
     assert rows[0][:3] == ("rows", "text", "seen_in_training")
     assert [row[2] for row in rows[1:]] == ["yes", "no", "no"]
-    assert rows[3][1].startswith("'@HYPERLINK")  # formula neutralised in the export
+    assert rows[3][1].startswith("@HYPERLINK")  # as written, in a text cell with Excel's quote prefix:
+    cell = load_workbook(out).active["B4"]
+    assert cell.data_type == "s" and cell.quotePrefix
     assert all(len([c for c in (row[4] or "").split(";") if c]) <= 1 for row in rows[1:])  # --max-goals 1
 
 
