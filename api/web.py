@@ -285,13 +285,20 @@ def classify_form(request: Request, session: SessionDep, texts: Annotated[str, F
 def classify_file_form(request: Request, session: SessionDep, file: UploadFile,
                        text_column: Annotated[str, Form(min_length=1, max_length=500)],
                        out_format: Annotated[str, Form(alias="format", pattern="^(csv|xlsx)$")] = "xlsx",
-                       max_goals: Annotated[Optional[int], Form(ge=0, le=17)] = None):
+                       max_goals: Annotated[Optional[int], Form(ge=0, le=17)] = None,
+                       sheet: Annotated[Optional[str], Form(max_length=200)] = None):
     """The page's spreadsheet form: as POST /classify/file, with the page's access (the key cookie when reads are
-    closed) instead of an API key header."""
+    closed) instead of an API key header; a file that cannot be classified comes back as the page saying why."""
     from .routers.classify import _annotate
 
     _reader_gate(request, session)
-    return _annotate(file, text_column, out_format, goal_cap_settings(max_goals))
+    workbook = (file.filename or "").lower().endswith(".xlsx")  # a sheet named for an earlier workbook: not a CSV's
+    try:
+        return _annotate(file, text_column, out_format, goal_cap_settings(max_goals),
+                         (sheet or None) if workbook else None)
+    except HTTPException as exc:
+        return _classify_response(request, "", [], None, status_code=exc.status_code, file_error=exc.detail,
+                                  file_form={"text_column": text_column, "sheet": sheet or ""})
 
 
 @router.post("/classify-texts/evaluate", response_class=HTMLResponse)
@@ -330,7 +337,8 @@ EVAL_FORM = {"text_column": "text", "label_column": "sdg", "sheet": "", "vocabul
 
 def _classify_response(request: Request, texts: str, results: list, error: Optional[str], status_code: int = 200,
                        one_goal: bool = False, evaluation: Optional[dict] = None,
-                       evaluation_error: Optional[str] = None, eval_form: Optional[dict] = None):
+                       evaluation_error: Optional[str] = None, eval_form: Optional[dict] = None,
+                       file_error: Optional[str] = None, file_form: Optional[dict] = None):
     from matcher.model import model_version
 
     from .schemas import MAX_TEXTS
@@ -338,7 +346,8 @@ def _classify_response(request: Request, texts: str, results: list, error: Optio
     return templates.TemplateResponse(request, "classify.html", {
         "texts": texts, "results": results, "error": error, "max_texts": MAX_TEXTS, "one_goal": one_goal,
         "model_version": model_version(), "evaluation": evaluation, "evaluation_error": evaluation_error,
-        "eval_form": {**EVAL_FORM, **(eval_form or {})}},
+        "eval_form": {**EVAL_FORM, **(eval_form or {})}, "file_error": file_error,
+        "file_form": {"text_column": "text", "sheet": "", **(file_form or {})}},
         status_code=status_code)
 
 

@@ -265,6 +265,15 @@ def test_a_workbook_is_read_from_its_first_sheet_with_the_column(tmp_path, reade
                            data={"text_column": "Text", "sheet": "Lists"})
     assert r.status_code == 200 and r.headers["X-Sheet"] == "Lists" and "X-Other-Sheets" not in r.headers
     assert r.text.splitlines() == ["\ufeffText," + ",".join(RESULT_COLUMNS)]  # no data row; a BOM for Excel
+    # the page's spreadsheet form: the sheet field; a file it cannot classify comes back as the page saying why
+    r = reader_client.post("/classify-texts/file", files={"file": ("book.xlsx", src.read_bytes())},
+                           data={"text_column": "Text", "sheet": "Lists", "format": "csv"})
+    assert r.status_code == 200 and r.headers["X-Sheet"] == "Lists"
+    r = reader_client.post("/classify-texts/file", files={"file": ("book.xlsx", src.read_bytes())},
+                           data={"text_column": "text"})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+    assert "no sheet has the column &#39;text&#39; (did you mean &#39;Text&#39; on sheet &#39;Data&#39;?)" in r.text
+    assert 'id="text_column" name="text_column" type="text" value="text"' in r.text and 'id="file-error"' in r.text
     r = run("classify", src, "--text-column", "Text", "--out", dst, "--sheet", "Nope")
     assert r.exit_code == 2 and "no sheet named 'Nope'" in r.output
     r = run("classify", src, "--text-column", "text", "--out", dst, "--sheet", "Data")
