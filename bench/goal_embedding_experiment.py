@@ -70,9 +70,9 @@ from scipy import sparse  # noqa: E402
 from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 
 from matcher.calibration import GOALS, INNER_FOLDS, choose_rule  # noqa: E402
-from matcher.evaluation import _training, labelled_sentence_split  # noqa: E402
+from matcher.evaluation import labelled_sentence_fold_sets  # noqa: E402
 from matcher.model import Analyzer, fit_head  # noqa: E402
-from matcher.splits import drop_near_duplicates, grouped_folds, near_duplicate_groups  # noqa: E402
+from matcher.splits import grouped_folds, near_duplicate_groups  # noqa: E402
 
 FOLDS = 5
 BIGRAMS = False  # --bigrams: bigram features with a vector of their own count too
@@ -89,13 +89,7 @@ def fold_sets():
     cache = _cache()
     if cache.exists():
         return pickle.loads(cache.read_bytes())
-    sents, fold_of = labelled_sentence_split(FOLDS)
-    base = _training("labelled_sentences")
-    out = []
-    for k in range(FOLDS):
-        test = [e for e, f in zip(sents, fold_of) if f == k]
-        train = drop_near_duplicates(base, test) + [e for e, f in zip(sents, fold_of) if f != k]
-        out.append((test, train))
+    out = [(test, train) for _, test, train in labelled_sentence_fold_sets(FOLDS)]
     cache.write_bytes(pickle.dumps(out))
     return out
 

@@ -57,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from matcher.calibration import GOALS, RELATIVES, THRESHOLDS, candidate_matrix, out_of_fold_probabilities  # noqa
-from matcher.evaluation import _training, labelled_sentence_split, synthetic_paragraphs  # noqa: E402
+from matcher.evaluation import _training, labelled_sentence_fold_sets, synthetic_paragraphs  # noqa: E402
 from matcher.model import fit, load_examples  # noqa: E402
 from matcher.splits import drop_near_duplicates  # noqa: E402
 
@@ -69,13 +69,7 @@ def _labels(examples):
 def score_sets(path: Path):
     if path.exists():
         return pickle.loads(path.read_bytes())
-    sents, fold_of = labelled_sentence_split(5)
-    base = _training("labelled_sentences")
-    jobs = []
-    for k in range(5):
-        test = [e for e, f in zip(sents, fold_of) if f == k]
-        train = drop_near_duplicates(base, test) + [e for e, f in zip(sents, fold_of) if f != k]
-        jobs.append((f"fold{k}", test, train))
+    jobs = [(f"fold{k}", test, train) for k, test, train in labelled_sentence_fold_sets(5)]
     slov = list(load_examples("slovenia"))
     jobs.append(("slovenia", slov, drop_near_duplicates(_training(), slov)))
     out = {}

@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from matcher.calibration import GOALS, calibrate_goal_rule, candidate_matrix  # noqa: E402
-from matcher.evaluation import _stable_fold, _training, labelled_sentence_split, synthetic_paragraphs  # noqa: E402
+from matcher.evaluation import _stable_fold, _training, labelled_sentence_fold_sets, synthetic_paragraphs  # noqa: E402
 from matcher.model import Example, fit, load_examples  # noqa: E402
 from matcher.splits import drop_near_duplicates  # noqa: E402
 
@@ -88,12 +88,7 @@ def _compose(paragraphs, sentences):
 def score_sets(path: Path):
     if path.exists():
         return pickle.loads(path.read_bytes())
-    sents, fold_of = labelled_sentence_split(5)
-    base = _training("labelled_sentences")
-    jobs = []
-    for k in range(5):
-        test = [e for e, f in zip(sents, fold_of) if f == k]
-        jobs.append((f"fold{k}", test, drop_near_duplicates(base, test) + [e for e, f in zip(sents, fold_of) if f != k]))
+    jobs = [(f"fold{k}", test, train) for k, test, train in labelled_sentence_fold_sets(5)]
     slov = list(load_examples("slovenia"))
     jobs.append(("Slovenia", slov, drop_near_duplicates(_training(), slov)))
     uni = [e for e in load_examples("uninfo") if _stable_fold(e.group, 5) == 0]

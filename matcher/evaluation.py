@@ -25,7 +25,7 @@ import hashlib
 import random
 import time
 from collections import Counter
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from .classify import classify_texts
 from .model import Example, TRAIN_SOURCES, fit, load_examples
@@ -106,6 +106,17 @@ def labelled_sentence_split(folds: int = 5, sample: Optional[int] = None) -> tup
     return sents, labelled_sentence_folds(sents, folds)
 
 
+def labelled_sentence_fold_sets(folds: int = 5, sample: Optional[int] = None
+                                ) -> Iterator[tuple[int, list[Example], list[Example]]]:
+    """(k, test, train) per grouped fold of the labelled sentences: train = the other folds plus the other sources
+    minus every text that nearly repeats a test sentence (the target texts and SDG titles the sentences copy)."""
+    sents, fold_of = labelled_sentence_split(folds, sample)
+    base = _training("labelled_sentences", sample=sample)
+    for k in range(folds):
+        test = [e for e, f in zip(sents, fold_of) if f == k]
+        yield k, test, drop_near_duplicates(base, test) + [e for e, f in zip(sents, fold_of) if f != k]
+
+
 def synthetic_paragraphs(test: list[Example], seed: int) -> tuple[list[Example], list[Example]]:
     """Paragraphs of 2-4 single-goal sentences of ``test``: (all of one goal, of two goals), seeded.
 
@@ -146,12 +157,8 @@ def evaluate(*, folds: int = 5, sample: Optional[int] = None, settings: Optional
     report: dict = {}
     if "labelled_sentences" in splits:
         t0 = time.perf_counter()
-        sents, fold_of = labelled_sentence_split(folds, sample)
         sets = {"labelled_sentences": ([], []), "paragraphs_one_goal": ([], []), "paragraphs_two_goals": ([], [])}
-        base = _training("labelled_sentences", sample=sample)
-        for k in range(folds):
-            test = [e for e, f in zip(sents, fold_of) if f == k]
-            train = drop_near_duplicates(base, test) + [e for e, f in zip(sents, fold_of) if f != k]
+        for k, test, train in labelled_sentence_fold_sets(folds, sample):
             model = fit(train, "eval")
             one, two = synthetic_paragraphs(test, k)
             for name, examples in (("labelled_sentences", test), ("paragraphs_one_goal", one),
